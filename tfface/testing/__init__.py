@@ -1,0 +1,3 @@
+"""Shared test harness for tfface layers, losses and backbones."""
+
+from tfface.testing.test_case import TestCase  # noqa: F401
