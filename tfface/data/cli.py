@@ -1,0 +1,197 @@
+"""`python -m tfface.data {inspect, convert, synth}`: look at, convert and create datasets.
+
+python -m tfface.data inspect folder:/data/lfw --report lfw_report.json
+python -m tfface.data convert folder:/data/lfw rec:/data/lfw_rec
+python -m tfface.data convert rec:/data/faces_emore/train tfrecord:/data/ms1m/train --num_shards 64
+python -m tfface.data synth folder:/tmp/faces --identities 100 --images_per_identity 10
+"""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+import tqdm
+
+from tfface.data.bad_input import BadInputError
+from tfface.data.bad_input import BadInputReport
+from tfface.data.loader import encode_image
+from tfface.data.loader import iter_examples
+from tfface.data.loader import load
+from tfface.data.loader import write
+
+
+def _progress(desc, total=None):
+    bar = tqdm.tqdm(total=total, desc=desc, unit="img", file=sys.stderr, mininterval=0.5)
+    return bar, bar.update
+
+
+def _load(spec, args, desc="scan"):
+    kwargs = {}
+    if args.image_size is not None:
+        kwargs["image_size"] = args.image_size
+    if args.max_pixels is not None:
+        kwargs["max_pixels"] = args.max_pixels
+    for key in ("split", "data_dir"):
+        if getattr(args, key, None) is not None:
+            kwargs[key] = getattr(args, key)
+    if not spec.startswith("synthetic"):
+        bar, kwargs["progress"] = _progress(f"{desc} {spec}")
+        try:
+            return load(spec, on_bad_image=args.on_bad_image, **kwargs)
+        finally:
+            bar.close()
+    return load(spec, on_bad_image=args.on_bad_image, **kwargs)
+
+
+def _decode_pass(source):
+    if not hasattr(source, "validate_decode"):
+        return 0
+    bar, update = _progress("decode", source.num_examples)
+    try:
+        return source.validate_decode(progress=update)
+    finally:
+        bar.close()
+
+
+def _stats(source):
+    manifest = source.manifest
+    counts = manifest.counts
+    stats = {
+        "identities": manifest.num_identities,
+        "images": manifest.num_images,
+    }
+    if len(counts):
+        stats.update(
+            images_per_identity_min=int(counts.min()),
+            images_per_identity_median=float(np.median(counts)),
+            images_per_identity_max=int(counts.max()),
+            identities_with_one_image=int(np.sum(counts == 1)),
+        )
+    return stats
+
+
+def cmd_inspect(args):
+    source = _load(args.spec, args)
+    if args.decode:
+        _decode_pass(source)
+    report = getattr(source, "report", None) or BadInputReport(args.spec)
+    stats = _stats(source)
+    for key, value in stats.items():
+        print(f"{key}: {value}")
+    print(report.summary())
+    if args.report:
+        out = dict(report.to_dict(), **stats, decoded=bool(args.decode))
+        with open(args.report, "w") as f:
+            json.dump(out, f, indent=2)
+        print(f"report written to {args.report}")
+    return 0
+
+
+def cmd_convert(args):
+    source = _load(args.src, args)
+    if args.decode:
+        _decode_pass(source)
+    bar, update = _progress(f"write {args.dst}", source.num_examples)
+
+    def tracked():
+        for example in iter_examples(source, sort_by_label=True):
+            update(1)
+            yield example
+
+    try:
+        n = write(tracked(), args.dst, num_shards=args.num_shards)
+    finally:
+        bar.close()
+    print(f"wrote {n} images of {source.manifest.num_identities} identities to {args.dst}")
+    report = getattr(source, "report", None)
+    if report is not None:
+        print(report.summary())
+        if args.report:
+            report.to_json(args.report)
+            print(f"report written to {args.report}")
+    return 0
+
+
+def synthetic_examples(identities, images_per_identity, image_size, seed, nuisance=1.0, chunk=256):
+    """(JPEG bytes, label, identity) of rendered synthetic faces, grouped by identity."""
+    from tfface.data.synthetic import SyntheticFaces
+
+    faces = SyntheticFaces(image_size=image_size, seed=seed, nuisance=nuisance)
+    ids = np.repeat(np.arange(identities, dtype=np.int64), images_per_identity)
+    var = np.tile(np.arange(images_per_identity, dtype=np.int64), identities)
+    for start in range(0, len(ids), chunk):
+        images, _ = faces.render(ids[start : start + chunk], var[start : start + chunk])
+        for image, label in zip(images, ids[start : start + chunk], strict=True):
+            yield encode_image(image), int(label), f"synthetic_{label:06d}"
+
+
+def cmd_synth(args):
+    for name in ("identities", "images_per_identity"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1. Received: {getattr(args, name)}")
+    total = args.identities * args.images_per_identity
+    bar, update = _progress(f"synth {args.dst}", total)
+
+    def tracked():
+        for example in synthetic_examples(
+            args.identities, args.images_per_identity, args.image_size, args.seed, args.nuisance
+        ):
+            update(1)
+            yield example
+
+    try:
+        n = write(tracked(), args.dst, num_shards=args.num_shards)
+    finally:
+        bar.close()
+    print(f"wrote {n} synthetic images of {args.identities} identities to {args.dst}")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m tfface.data", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def reading(p):
+        p.add_argument("--on_bad_image", choices=("skip", "fail"), default="skip")
+        p.add_argument("--image_size", type=int, default=None, help="resize to S×S on decode")
+        p.add_argument("--max_pixels", type=float, default=None, help="header size limit")
+        p.add_argument("--split", default=None, help="tfds: split (default train)")
+        p.add_argument("--data_dir", default=None, help="tfds: data directory")
+        p.add_argument("--report", default=None, help="write the bad-input report as JSON")
+
+    p = sub.add_parser("inspect", help="count identities, images and bad inputs")
+    p.add_argument("spec")
+    reading(p)
+    p.add_argument("--no_decode", dest="decode", action="store_false", help="header checks only")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("convert", help="copy a dataset into another format")
+    p.add_argument("src")
+    p.add_argument("dst", help="folder:PATH, tfrecord:PREFIX or rec:PATH")
+    reading(p)
+    p.add_argument("--num_shards", type=int, default=1)
+    p.add_argument("--decode", action="store_true", help="full decode pass before writing")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("synth", help="write synthetic faces (tfface.data.synthetic)")
+    p.add_argument("dst", help="folder:PATH, tfrecord:PREFIX or rec:PATH")
+    p.add_argument("--identities", type=int, required=True)
+    p.add_argument("--images_per_identity", type=int, required=True)
+    p.add_argument("--image_size", type=int, default=112)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--nuisance", type=float, default=1.0)
+    p.add_argument("--num_shards", type=int, default=1)
+    p.set_defaults(func=cmd_synth)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (BadInputError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1

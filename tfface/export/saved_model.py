@@ -1,0 +1,376 @@
+"""SavedModel export of a tfface embedding model, with TF Serving signatures and warmup.
+
+`export_saved_model` writes `<export_dir>/<name>/<version>/`, the layout TF Serving polls.
+The version is first written to a hidden temporary directory beside it and then renamed
+into place, so a poller never sees a half-written model.
+"""
+
+import math
+import os
+import re
+import shutil
+import uuid
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfface.api_export import tfface_export
+from tfface.export import warmup
+
+EMBED_SIGNATURE = warmup.EMBED_SIGNATURE
+EMBED_JPEG_SIGNATURE = warmup.EMBED_JPEG_SIGNATURE
+VERIFY_SIGNATURE = warmup.VERIFY_SIGNATURE
+
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+_VERSION_PATTERN = re.compile(r"[0-9]+")
+# Embeddings must be unit vectors; float16 models round their norm to ~1e-3.
+_NORM_TOLERANCE = 1e-2
+
+
+def _backing_variable(variable):
+    value = variable.value if isinstance(variable, keras.Variable) else variable
+    if not isinstance(value, tf.Variable):
+        raise ValueError(
+            "Export needs the TensorFlow backend: every model variable must be backed by a "
+            f"tf.Variable. Received: {getattr(variable, 'path', variable)!r} backed by "
+            f"{type(value).__name__}"
+        )
+    return value
+
+
+class _ServingModule(tf.Module):
+    """The object `tf.saved_model.save` writes: the model's variables plus three functions.
+
+    Only the model's variables are tracked, not the Keras object graph, so the SavedModel
+    holds nothing but variables, `tf.function` graphs and `threshold`, and loads with plain
+    TensorFlow (no tfface import, no custom objects) and in TF Serving.
+    """
+
+    def __init__(self, model, image_size, threshold):
+        super().__init__(name="tfface_serving")
+        # The backing tf.Variables, not the Keras variable wrappers: with the wrappers the
+        # SavedModel still loads through `tf.saved_model.load`, but the session-based
+        # loader that TF Serving and `saved_model_cli run` use fails with "Could not find
+        # variable dense/bias" (see notes/export.md). `.value` is read outside any autocast
+        # scope, so it is the variable itself, never a cast copy.
+        self.model_variables = [_backing_variable(v) for v in model.variables]
+        self.threshold = None
+        if threshold is not None:
+            self.threshold = tf.Variable(
+                threshold, dtype=tf.float32, trainable=False, name="threshold"
+            )
+        size = image_size
+        image_spec = lambda name: tf.TensorSpec([None, size, size, 3], tf.float32, name=name)
+
+        def embed(images):
+            # Signature shapes are not enforced when a server or a restored function is fed;
+            # a fully convolutional model would quietly embed the wrong size.
+            tf.debugging.assert_equal(
+                tf.shape(images)[1:],
+                tf.constant([size, size, 3]),
+                message=f"images must be [N, {size}, {size}, 3] float32 pixels in 0-255",
+            )
+            return tf.cast(model(images, training=False), tf.float32)
+
+        def decode(encoded):
+            # expand_animations=False: a GIF yields its first frame, not a 4-D stack.
+            image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+            image.set_shape([None, None, 3])
+            # antialias: photos are usually larger than S, and plain bilinear aliases.
+            return tf.image.resize(image, [size, size], method="bilinear", antialias=True)
+
+        @tf.function(input_signature=[image_spec("images")])
+        def serving_default(images):
+            return {"embeddings": embed(images)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+        def embed_jpeg(images):
+            decoded = tf.map_fn(
+                decode,
+                images,
+                fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
+            )
+            return {"embeddings": embed(decoded)}
+
+        self.serving_default = serving_default
+        self.embed_jpeg = embed_jpeg
+
+        if self.threshold is not None:
+            threshold_var = self.threshold
+
+            @tf.function(input_signature=[image_spec("images_a"), image_spec("images_b")])
+            def verify(images_a, images_b):
+                # Without this check a batch of 1 would silently broadcast against N.
+                n = tf.shape(images_a)[0]
+                tf.debugging.assert_equal(
+                    n,
+                    tf.shape(images_b)[0],
+                    message="verify: images_a and images_b must have the same batch size",
+                )
+                # One model call over both halves: inference-mode layers are per-sample.
+                embeddings = embed(tf.concat([images_a, images_b], axis=0))
+                a, b = embeddings[:n], embeddings[n:]
+                similarity = tf.reduce_sum(a * b, axis=-1)
+                return {
+                    "similarity": similarity,
+                    "same_person": similarity >= threshold_var,
+                    # Per row, so REST "instances" responses stay row-shaped.
+                    "threshold": tf.fill(tf.shape(similarity), tf.identity(threshold_var)),
+                }
+
+            self.verify = verify
+
+    def signatures(self):
+        signatures = {
+            EMBED_SIGNATURE: self.serving_default.get_concrete_function(),
+            EMBED_JPEG_SIGNATURE: self.embed_jpeg.get_concrete_function(),
+        }
+        if self.threshold is not None:
+            signatures[VERIFY_SIGNATURE] = self.verify.get_concrete_function()
+        return signatures
+
+
+def _check_model(model):
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"`model` must be a keras.Model. Received: model of type {type(model).__name__}"
+        )
+    if not model.built:
+        raise ValueError(
+            "`model` must be built before export (call it once or build it from an Input)."
+        )
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) > 1:
+        raise ValueError(f"`model` must take a single image input. Received: {len(inputs)} inputs")
+
+
+def _resolve_image_size(model, image_size):
+    shape = None
+    try:
+        shape = tuple(model.input_shape)
+    except (AttributeError, ValueError):
+        # A subclassed model has no input shape; `image_size` must then say it.
+        pass
+    if shape is not None and (len(shape) != 4 or shape[-1] not in (3, None)):
+        raise ValueError(
+            f"`model` must take images [N, S, S, 3]. Received: model.input_shape={shape}"
+        )
+    model_size = None
+    if shape is not None and shape[1] is not None and shape[2] is not None:
+        if shape[1] != shape[2]:
+            raise ValueError(
+                f"`model` must take square images [N, S, S, 3]. Received: model.input_shape={shape}"
+            )
+        model_size = int(shape[1])
+    if image_size is None:
+        if model_size is None:
+            raise ValueError(
+                "`image_size` is required when the model's input size is not fixed. "
+                f"Received: image_size=None, model.input_shape={shape}"
+            )
+        return model_size
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)):
+        raise ValueError(
+            f"`image_size` must be a positive int. Received: image_size={image_size!r}"
+        )
+    if image_size < 1:
+        raise ValueError(f"`image_size` must be a positive int. Received: image_size={image_size}")
+    if model_size is not None and model_size != image_size:
+        raise ValueError(
+            f"`image_size` disagrees with the model's input size {model_size}. "
+            f"Received: image_size={image_size}"
+        )
+    return int(image_size)
+
+
+def _check_embeddings(model, image_size, seed):
+    """Runs the model on 2 probe images; returns D after checking [2, D] unit vectors."""
+    rng = np.random.default_rng(seed)
+    probe = rng.uniform(0.0, 255.0, size=(2, image_size, image_size, 3)).astype(np.float32)
+    out = keras.ops.convert_to_numpy(model(probe, training=False)).astype(np.float64)
+    if out.ndim != 2 or out.shape[0] != 2:
+        raise ValueError(
+            "`model` must map images [N, S, S, 3] to embeddings [N, D]. "
+            f"Received: output shape {out.shape} for input shape {probe.shape}"
+        )
+    norms = np.linalg.norm(out, axis=-1)
+    if not np.all(np.abs(norms - 1.0) <= _NORM_TOLERANCE):
+        raise ValueError(
+            "`model` must output L2-normalised embeddings (build it with "
+            "`tfface.models.build_embedding_model`, which ends in L2Normalize). "
+            f"Received: embedding norms {norms.tolist()} on probe images"
+        )
+    return out.shape[1]
+
+
+def _check_threshold(threshold):
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
+        raise ValueError(
+            f"`threshold` must be a float cosine similarity in [-1, 1]. "
+            f"Received: threshold={threshold!r}"
+        )
+    threshold = float(threshold)
+    if not math.isfinite(threshold) or not -1.0 <= threshold <= 1.0:
+        raise ValueError(
+            f"`threshold` must be a float cosine similarity in [-1, 1]. "
+            f"Received: threshold={threshold}"
+        )
+    return threshold
+
+
+def _check_name(name):
+    if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            "`name` must be a model name of letters, digits, '.', '_' or '-' that does not "
+            f"start with '.' or '-'. Received: name={name!r}"
+        )
+
+
+def existing_versions(model_dir):
+    """Sorted numeric version directories under `model_dir` (what TF Serving would load)."""
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted(
+        int(entry)
+        for entry in os.listdir(model_dir)
+        if _VERSION_PATTERN.fullmatch(entry) and os.path.isdir(os.path.join(model_dir, entry))
+    )
+
+
+def _resolve_version(model_dir, version):
+    if version is None:
+        return max(existing_versions(model_dir), default=0) + 1
+    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0:
+        raise ValueError(
+            f"`version` must be a non-negative int (TF Serving version numbers). "
+            f"Received: version={version!r}"
+        )
+    return int(version)
+
+
+def _publish(tmp_dir, final_dir, overwrite):
+    """Renames the finished `tmp_dir` to `final_dir` (same filesystem, so atomic)."""
+    if not os.path.exists(final_dir):
+        try:
+            os.rename(tmp_dir, final_dir)
+        except OSError as e:
+            # Another exporter published this version between our check and the rename.
+            raise FileExistsError(
+                f"SavedModel version directory {final_dir} appeared during export; "
+                "choose another `version` or pass overwrite=True."
+            ) from e
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"SavedModel version directory {final_dir} already exists; choose another "
+            "`version` or pass overwrite=True."
+        )
+    # POSIX rename cannot replace a non-empty directory: move the old version aside first.
+    # TF Serving may briefly see the version missing, never a partial one.
+    parent, base = os.path.split(final_dir)
+    old_dir = os.path.join(parent, f".old-{base}-{uuid.uuid4().hex[:8]}")
+    os.rename(final_dir, old_dir)
+    try:
+        os.rename(tmp_dir, final_dir)
+    except BaseException:
+        os.rename(old_dir, final_dir)
+        raise
+    shutil.rmtree(old_dir, ignore_errors=True)
+
+
+@tfface_export("tfface.export.export_saved_model")
+def export_saved_model(
+    model,
+    export_dir,
+    name="tfface",
+    version=None,
+    threshold=None,
+    image_size=None,
+    overwrite=False,
+    warmup_batch_sizes=(1,),
+    seed=0,
+):
+    """Exports an embedding model as a TF Serving SavedModel; returns the version dir.
+
+    The SavedModel holds three signatures (all images are float32 RGB pixels in 0–255):
+
+    - `serving_default`: `images` float32 [N, S, S, 3] → `embeddings` float32 [N, D].
+    - `embed_jpeg`: `images` string [N] (encoded JPEG/PNG/BMP/GIF, any size; decoded and
+      resized to S×S in the graph) → `embeddings` float32 [N, D].
+    - `verify` (only when `threshold` is given): `images_a`, `images_b` float32
+      [N, S, S, 3] → `similarity` float32 [N] (cosine), `same_person` bool [N]
+      (`similarity >= threshold`), `threshold` float32 [N].
+
+    The loaded object also carries `threshold` (a scalar `tf.Variable`) when exported with
+    one. `assets.extra/tf_serving_warmup_requests` holds one `PredictionLog` per signature
+    and warmup batch size.
+
+    Args:
+        model: a built `keras.Model` mapping float32 images [N, S, S, 3] in 0–255 to
+            L2-normalised embeddings [N, D], e.g. from
+            `tfface.models.build_embedding_model`. Checked on two probe images.
+        export_dir: base directory; the model goes to `<export_dir>/<name>/<version>/`.
+        name: model name (directory and `model_spec.name` of the warmup requests).
+        version: non-negative int; default one more than the largest numeric version
+            already under `<export_dir>/<name>` (1 for the first export).
+        threshold: cosine-similarity threshold in [-1, 1] for `verify`, as calibrated on
+            held-out pairs. For unit embeddings a squared-L2 distance threshold t is the
+            cosine threshold 1 - t / 2. `None` exports no `verify` signature.
+        image_size: S. Default: the model's fixed input size; required if that is `None`.
+        overwrite: replace an existing `<version>` directory instead of raising.
+        warmup_batch_sizes: batch sizes of the warmup requests.
+        seed: seed of the probe and warmup pixels.
+
+    Returns:
+        The path of the written version directory.
+
+    Example:
+
+    ```python
+    path = tfface.export.export_saved_model(model, "/models", name="faces", threshold=0.35)
+    loaded = tf.saved_model.load(path)
+    loaded.signatures["serving_default"](images=images)["embeddings"]
+    ```
+    """
+    _check_model(model)
+    _check_name(name)
+    if not isinstance(export_dir, (str, os.PathLike)) or not os.fspath(export_dir):
+        raise ValueError(
+            f"`export_dir` must be a non-empty path. Received: export_dir={export_dir!r}"
+        )
+    threshold = _check_threshold(threshold)
+    image_size = _resolve_image_size(model, image_size)
+    _check_embeddings(model, image_size, seed)
+    signature_names = [EMBED_SIGNATURE, EMBED_JPEG_SIGNATURE]
+    if threshold is not None:
+        signature_names.append(VERIFY_SIGNATURE)
+    records = warmup.build_warmup_requests(
+        name, image_size, signature_names, batch_sizes=warmup_batch_sizes, seed=seed
+    )
+
+    model_dir = os.path.join(os.fspath(export_dir), name)
+    os.makedirs(model_dir, exist_ok=True)
+    version = _resolve_version(model_dir, version)
+    final_dir = os.path.join(model_dir, str(version))
+    if os.path.exists(final_dir) and not overwrite:
+        raise FileExistsError(
+            f"SavedModel version directory {final_dir} already exists; choose another "
+            "`version` or pass overwrite=True."
+        )
+
+    module = _ServingModule(model, image_size, threshold)
+    # Hidden and non-numeric, so TF Serving's version poller ignores it; inside model_dir,
+    # so the final os.rename stays on one filesystem and is atomic.
+    tmp_dir = os.path.join(model_dir, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
+    os.mkdir(tmp_dir)
+    try:
+        tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
+        warmup.write_warmup_requests(tmp_dir, records)
+        _publish(tmp_dir, final_dir, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return final_dir
