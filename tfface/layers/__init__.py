@@ -1,1 +1,27 @@
-"""tfface.layers."""
+"""tfface.layers: margin-softmax heads, center loss, normalisation layers."""
+
+from tfface.layers.arcface import ArcFace
+from tfface.layers.center_loss import CenterLoss
+from tfface.layers.combined_margin import CombinedMargin
+from tfface.layers.cosface import CosFace
+from tfface.layers.image_normalization import ImageNormalization
+from tfface.layers.l2_normalize import L2Normalize
+from tfface.layers.lsoftmax import LSoftmax
+from tfface.layers.margin_softmax import MarginSoftmax
+from tfface.layers.multiplicative_margin import MultiplicativeMargin
+from tfface.layers.normface import NormFace
+from tfface.layers.sphereface import SphereFace
+
+__all__ = [
+    "ArcFace",
+    "CenterLoss",
+    "CombinedMargin",
+    "CosFace",
+    "ImageNormalization",
+    "L2Normalize",
+    "LSoftmax",
+    "MarginSoftmax",
+    "MultiplicativeMargin",
+    "NormFace",
+    "SphereFace",
+]

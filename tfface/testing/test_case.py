@@ -52,6 +52,9 @@ class TestCase(unittest.TestCase):
 
     # --- numpy asserts -------------------------------------------------------------
     def assertAllClose(self, actual, expected, atol=1e-6, rtol=1e-6, msg=None):
+        # A plain list/tuple of numbers is one array, not a structure of scalars.
+        if isinstance(expected, (list, tuple)) and not isinstance(actual, (list, tuple)):
+            expected = np.asarray(expected)
         tree.map_structure(
             lambda a, e: np.testing.assert_allclose(
                 np.asarray(_to_numpy(a), dtype=np.float64),
@@ -99,6 +102,7 @@ class TestCase(unittest.TestCase):
         run_training_check=True,
         run_precision_check=True,
         expected_output_dtype=None,
+        expected_mixed_precision_output_dtype=None,
     ):
         """Builds and calls `cls(**init_kwargs)` on `input_data` in every way a user would."""
         layer = cls(**init_kwargs)
@@ -134,11 +138,13 @@ class TestCase(unittest.TestCase):
             self.assertTrue(np.isfinite(history.history["loss"][0]))
 
         if run_precision_check:
-            self.run_precision_test(cls, init_kwargs, input_data, expected_output_dtype)
+            self.run_precision_test(
+                cls, init_kwargs, input_data, expected_mixed_precision_output_dtype
+            )
         return layer
 
     def run_precision_test(self, cls, init_kwargs, input_data, expected_output_dtype=None):
-        """Under mixed_float16 the layer runs and its output is finite."""
+        """Under mixed_float16 the layer runs, its output is finite and, if given, of that dtype."""
         previous = keras.config.dtype_policy()
         keras.config.set_dtype_policy("mixed_float16")
         try:

@@ -1,0 +1,110 @@
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tests.layers.head_test_base import random_case
+from tfface.layers import ArcFace
+from tfface.layers import CosFace
+from tfface.layers import MarginSoftmax
+from tfface.layers import SphereFace
+from tfface.testing import TestCase
+
+
+class SubtractMargin(MarginSoftmax):
+    """A user head written against the hook: s · (cos θ − 0.25)."""
+
+    def apply_margin(self, cos_target, training=None):
+        return cos_target - 0.25
+
+
+class MarginSoftmaxTest(TestCase):
+    def test_base_requires_the_hook(self):
+        x, _, labels = random_case()
+        head = MarginSoftmax(num_classes=6, scale=10.0)
+        self.assertAllFinite(head(x))  # inference needs no margin
+        with self.assertRaisesRegex(NotImplementedError, "apply_margin"):
+            head([x, labels])
+
+    def test_subclass_overriding_the_hook_matches_cosface(self):
+        x, w, labels = random_case(1)
+        custom = SubtractMargin(num_classes=6, scale=64.0)
+        cosface = CosFace(num_classes=6, margin=0.25)
+        for head in (custom, cosface):
+            head.build(x.shape)
+            head.kernel.assign(w)
+        self.assertAllClose(custom([x, labels]), cosface([x, labels]), atol=1e-5)
+
+    def test_only_the_target_logit_changes(self):
+        x, w, labels = random_case(2)
+        head = ArcFace(num_classes=6)
+        head.build(x.shape)
+        head.kernel.assign(w)
+        train, infer = np.asarray(head([x, labels])), np.asarray(head(x))
+        mask = np.eye(6, dtype=bool)[labels]
+        self.assertAllEqual(train[~mask], infer[~mask])
+        self.assertTrue(np.all(train[mask] < infer[mask]))
+
+    def test_rejects_bad_embeddings_and_inputs(self):
+        head = ArcFace(num_classes=3)
+        with self.assertRaisesRegex(ValueError, r"\[batch, dim\]"):
+            head(np.zeros((2, 3, 4), "float32"))
+        x, _, labels = random_case()
+        with self.assertRaisesRegex(ValueError, r"`\[embeddings, labels\]`"):
+            ArcFace(num_classes=6)([x, labels, labels])
+
+    def test_rejects_bad_base_arguments(self):
+        with self.assertRaisesRegex(ValueError, "Received: num_classes=True"):
+            MarginSoftmax(num_classes=True)
+        with self.assertRaisesRegex(ValueError, "Received: scale=-1"):
+            MarginSoftmax(num_classes=3, scale=-1)
+
+    def test_kernel_initializer_and_regularizer_round_trip(self):
+        head = ArcFace(
+            num_classes=4,
+            kernel_initializer=keras.initializers.RandomNormal(stddev=0.01, seed=3),
+            kernel_regularizer=keras.regularizers.L2(5e-4),
+        )
+        revived = self.run_serialization_test(head)
+        self.assertIsInstance(revived.kernel_regularizer, keras.regularizers.L2)
+        head.build((None, 8))
+        self.assertEqual(tuple(head.kernel.shape), (8, 4))
+        self.assertLess(float(np.abs(head.kernel.numpy()).max()), 0.1)
+        head(np.ones((2, 8), "float32"))
+        self.assertLen(head.losses, 1)
+
+    def test_fit_with_xla_under_mixed_float16(self):
+        """`jit_compile=True` (Keras's default on GPU) and mixed_float16 together."""
+        rng = np.random.default_rng(3)
+        x = rng.normal(size=(32, 8)).astype("float32")
+        labels = rng.integers(0, 5, size=(32,)).astype("int64")
+        keras.config.set_dtype_policy("mixed_float16")
+        try:
+            for cls in (ArcFace, SphereFace):
+                with self.subTest(head=cls.__name__):
+                    inputs = keras.Input((8,))
+                    label_input = keras.Input((), dtype="int64")
+                    head = cls(num_classes=5)
+                    logits = head([keras.layers.Dense(8)(inputs), label_input])
+                    model = keras.Model([inputs, label_input], logits)
+                    model.compile(
+                        optimizer="sgd",
+                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                        jit_compile=True,
+                    )
+                    history = model.fit([x, labels], labels, batch_size=8, epochs=1, verbose=0)
+                    self.assertTrue(np.isfinite(history.history["loss"][0]))
+                    self.assertEqual(keras.backend.standardize_dtype(logits.dtype), "float32")
+                    self.assertEqual(keras.backend.standardize_dtype(head.kernel.dtype), "float32")
+                    if cls is SphereFace:
+                        self.assertEqual(int(head.iteration.numpy()), 4)
+        finally:
+            keras.config.set_dtype_policy("float32")
+
+    def test_build_accepts_tensor_shapes(self):
+        for shape in (
+            tf.TensorShape([None, 8]),
+            [tf.TensorShape([None, 8]), tf.TensorShape([None])],
+        ):
+            head = ArcFace(num_classes=3)
+            head.build(shape)
+            self.assertEqual(tuple(head.kernel.shape), (8, 3))
