@@ -1,1 +1,26 @@
-"""tfface.align."""
+"""tfface.align: MTCNN face detection and five-point similarity alignment.
+
+`FaceDetector().detect(image)` → boxes, scores, landmarks [N, 5, 2];
+`align_face(image, landmarks, image_size=112)` → uint8 crop on the ArcFace template;
+`detect_and_align(image)` does both; `python -m tfface.align SRC DST` aligns a dataset.
+"""
+
+from tfface.align.align_face import align_face
+from tfface.align.align_folder import align_folder
+from tfface.align.face_detector import FaceDetector
+from tfface.align.face_detector import detect_and_align
+from tfface.align.similarity import ARCFACE_TEMPLATE_112
+from tfface.align.similarity import arcface_template
+from tfface.align.similarity import estimate_similarity
+from tfface.align.similarity import transform_points
+
+__all__ = [
+    "ARCFACE_TEMPLATE_112",
+    "FaceDetector",
+    "align_face",
+    "align_folder",
+    "arcface_template",
+    "detect_and_align",
+    "estimate_similarity",
+    "transform_points",
+]

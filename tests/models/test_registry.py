@@ -1,0 +1,88 @@
+import keras
+import pytest
+
+from tfface import models
+from tfface.models import registry
+
+
+@pytest.fixture
+def temporary_backbone():
+    """Registers a throwaway backbone and removes it afterwards (no leaking global state)."""
+
+    def tiny(image_size=8, embedding_dim=4, width=2):
+        inputs = keras.Input((image_size, image_size, 3))
+        x = keras.layers.Conv2D(width, 3)(inputs)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, keras.layers.Dense(embedding_dim)(x))
+
+    registry.register_backbone(tiny, name="_tiny_test_backbone")
+    yield "_tiny_test_backbone"
+    registry.unregister_backbone("_tiny_test_backbone")
+
+
+def test_pinned_names_are_registered():
+    names = models.list_backbones()
+    for name in ["inception_resnet_v1", "iresnet50", "iresnet100", "mobilefacenet", "small_cnn"]:
+        assert name in names
+    assert names == sorted(names)
+
+
+def test_create_forwards_size_dim_and_kwargs(temporary_backbone):
+    model = models.create_backbone(temporary_backbone, image_size=10, embedding_dim=6, width=5)
+    assert tuple(model.input.shape) == (None, 10, 10, 3)
+    assert tuple(model.output.shape) == (None, 6)
+    assert model.layers[1].filters == 5
+
+
+def test_duplicate_name_raises(temporary_backbone):
+    def other(image_size=8, embedding_dim=4):
+        raise AssertionError("never called")
+
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register_backbone(other, name=temporary_backbone)
+    with pytest.raises(ValueError, match="small_cnn.*already registered"):
+
+        @models.register_backbone
+        def small_cnn(image_size=8, embedding_dim=4):
+            raise AssertionError("never called")
+
+
+def test_unknown_name_lists_known_names():
+    with pytest.raises(ValueError) as info:
+        models.create_backbone("resnet9000")
+    message = str(info.value)
+    assert "resnet9000" in message
+    for name in models.list_backbones():
+        assert name in message
+    with pytest.raises(ValueError, match="Received: name=None"):
+        models.create_backbone(None)
+
+
+def test_unregistering_an_unknown_name_raises():
+    with pytest.raises(ValueError, match="No backbone named 'nope'"):
+        registry.unregister_backbone("nope")
+
+
+def test_decorator_with_name_returns_the_function():
+    def factory(image_size=8, embedding_dim=4):
+        raise AssertionError("never called")
+
+    try:
+        assert registry.register_backbone(name="_named_test_backbone")(factory) is factory
+        assert models.get_backbone_factory("_named_test_backbone") is factory
+    finally:
+        registry.unregister_backbone("_named_test_backbone")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"image_size": 0}, "image_size.*Received: image_size=0"),
+        ({"image_size": 64.0}, "must be an int"),
+        ({"embedding_dim": 0}, "embedding_dim.*Received: embedding_dim=0"),
+        ({"dropout_rate": 1.5}, "dropout_rate.*Received: dropout_rate=1.5"),
+    ],
+)
+def test_bad_arguments_name_the_value(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        models.create_backbone("small_cnn", **kwargs)

@@ -1,0 +1,83 @@
+"""`align_face`: warp a face so its five landmarks land on the ArcFace template."""
+
+import numpy as np
+from PIL import Image
+
+from tfface.align.similarity import arcface_template
+from tfface.align.similarity import estimate_similarity
+
+
+def as_rgb_uint8(image, arg="image"):
+    """[H, W, 3] uint8 view of `image`; grayscale [H, W] / [H, W, 1] is repeated to RGB and
+    RGBA drops its alpha. Anything else raises a `ValueError` naming the shape/dtype."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(
+            f"`{arg}` must be a uint8 array with values in 0–255. Received dtype={image.dtype}"
+        )
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
+        raise ValueError(
+            f"`{arg}` must have shape [H, W], [H, W, 1], [H, W, 3] or [H, W, 4]. "
+            f"Received shape {image.shape}"
+        )
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    elif image.shape[-1] == 4:
+        image = image[:, :, :3]
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"`{arg}` is empty. Received shape {image.shape}")
+    return np.ascontiguousarray(image)
+
+
+def warp_affine(image, matrix, image_size):
+    """Bilinear warp of `image` by the forward [3, 3] `matrix` into an S×S uint8 crop.
+
+    Coordinates use integer pixel centres (as cv2.warpAffine and the ArcFace template do).
+    PIL samples at pixel centres x + 0.5, so the inverse map is shifted by half a pixel
+    before it is handed to `Image.transform`. Pixels mapped from outside the image are 0.
+    """
+    image = as_rgb_uint8(image)
+    inverse = np.linalg.inv(np.asarray(matrix, dtype=np.float64))
+    a, b, c = inverse[0]
+    d, e, f = inverse[1]
+    # src_c = A·dst_c + t in centre coordinates  →  in PIL's corner coordinates
+    # src = A·dst + t + 0.5 − 0.5·A·(1, 1).
+    coeffs = (a, b, c + 0.5 - 0.5 * (a + b), d, e, f + 0.5 - 0.5 * (d + e))
+    out = Image.fromarray(image).transform(
+        (image_size, image_size), Image.Transform.AFFINE, coeffs, resample=Image.BILINEAR
+    )
+    return np.asarray(out, dtype=np.uint8)
+
+
+def align_face(image, landmarks, image_size=112, return_matrix=False):
+    """Aligns one face to the ArcFace five-point template with a similarity transform.
+
+    Args:
+        image: uint8 [H, W, 3] RGB image (grayscale and RGBA are converted).
+        landmarks: [5, 2] (x, y) pixel coordinates in the order left eye, right eye, nose,
+            left mouth corner, right mouth corner ("left" = the image's left), as returned by
+            `FaceDetector`.
+        image_size: side S of the square output; the 112 template is scaled by S/112.
+        return_matrix: also return the [3, 3] image → crop transform.
+
+    Returns:
+        uint8 [S, S, 3] aligned face (and the matrix if `return_matrix`).
+
+    Example:
+    >>> import skimage.data
+    >>> crop = align_face(skimage.data.astronaut(), [[204, 100], [245, 102], [224, 126],
+    ...                   [202, 139], [244, 140]])
+    >>> crop.shape, crop.dtype
+    ((112, 112, 3), dtype('uint8'))
+    """
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    if landmarks.shape != (5, 2):
+        raise ValueError(
+            f"`landmarks` must have shape [5, 2] (left eye, right eye, nose, left mouth, "
+            f"right mouth). Received shape {landmarks.shape}"
+        )
+    matrix = estimate_similarity(landmarks, arcface_template(image_size))
+    aligned = warp_affine(image, matrix, image_size)
+    return (aligned, matrix) if return_matrix else aligned
