@@ -1,0 +1,53 @@
+"""The thin `keras.losses.Loss` wrapper shared by the triplet losses."""
+
+import keras
+from keras import ops
+
+from tfface.losses import distances
+from tfface.losses import mining
+
+
+class TripletLossBase(keras.losses.Loss):
+    """Stores the config of a batch-mined triplet loss and calls its plain function.
+
+    Subclasses set `loss_fn` and list their extra init arguments in `get_config`.
+    y_true are integer labels [B] or [B, 1]; y_pred embeddings [B, D]. The loss is one
+    float32 scalar per batch. Labels are passed to the function in their integer dtype
+    (the base `Loss.__call__` would cast them to float, merging identities above 2**24).
+    """
+
+    loss_fn = None
+
+    def __init__(self, margin=1.0, distance_metric="L2", name=None, **kwargs):
+        mining.check_margin(margin)
+        distance_metric = distances.deserialize(distance_metric)
+        distances.get(distance_metric)
+        super().__init__(name=name, **kwargs)
+        self.margin = margin
+        self.distance_metric = distance_metric
+
+    def _fn_kwargs(self):
+        return {"margin": self.margin, "distance_metric": self.distance_metric}
+
+    def call(self, y_true, y_pred):
+        return type(self).loss_fn(y_true, y_pred, **self._fn_kwargs())
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None:
+            raise ValueError(
+                f"{type(self).__name__} mines triplets across the whole batch and returns "
+                "one scalar; per-sample weights have no defined meaning. "
+                "Received: sample_weight is not None"
+            )
+        with keras.name_scope(self.name):
+            return self.call(ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "margin": self.margin,
+                "distance_metric": distances.serialize(self.distance_metric),
+            }
+        )
+        return config
