@@ -1,0 +1,700 @@
+"""Procedural, identity-labelled synthetic faces: the default training data of tfface.
+
+Nothing has to be downloaded to train or evaluate: every identity is a point in a
+continuous parameter space (face shape, jaw, skin tone, eye spacing/size/colour, brows,
+nose, mouth, hair colour and style, ears, glasses, beard), drawn from a counter-based hash
+of `(seed, identity_id)`. Every image of an identity draws its own nuisance parameters from
+`(seed, identity_id, variation_seed)`: pose (roll, yaw-like squeeze and shift of the
+features, scale, shift), expression (mouth open, smile, brow raise, blink), lighting
+(directional gradient, brightness, contrast, colour cast), background (two colours, a
+gradient and a texture), clothes, occlusion (a random patch), blur and sensor noise. Any
+image is therefore reproducible on its own (random access), and a batch is rendered at once
+with vectorised NumPy over [N, H, W] grids.
+
+Splits. Training identities are ids `0 … num_identities-1`. Held-out identities are ids
+`HELDOUT_ID_OFFSET + i` (10**6 + i) rendered with the same seed: their parameters come from
+the same distribution but never coincide with a training id, so verification pairs built
+from them measure generalisation to unseen people.
+
+Landmarks. `render` also returns the 5 landmarks (left eye, right eye, nose tip, left mouth
+corner, right mouth corner; "left" is the image left) in output pixels. At zero pose they
+sit on the ArcFace 112×112 template scaled to the image size, moved only by the identity's
+own proportions.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tfface.data.source import Source
+
+HELDOUT_ID_OFFSET = 10**6
+
+# ArcFace 112×112 five-point template (reference.md, "Alignment").
+ARCFACE_TEMPLATE_112 = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float32,
+)
+
+# Face-frame origin in normalised image coordinates: the template points are expressed
+# relative to it, so pose (roll, scale, shift) is a similarity transform about this point.
+_ORIGIN = np.array([0.5, 0.6], dtype=np.float32)
+
+_U64 = np.uint64
+_MASK53 = float(2**-53)
+
+# Region indices of the label map, in painting order: a region painted later has a larger
+# index, so painting is `max(label, mask·index)`, far cheaper than masked assignment.
+(
+    _BG,
+    _CLOTHES,
+    _NECK,
+    _HAIR_BACK,
+    _EAR,
+    _SKIN,
+    _HAIR,
+    _BEARD,
+    _NOSE,
+    _NOSTRIL,
+    _LIPS,
+    _MOUTH,
+    _SCLERA,
+    _IRIS,
+    _PUPIL,
+    _BROW,
+    _FRAME,
+    _OCCLUDER,
+) = range(18)
+_NUM_REGIONS = 18
+
+
+def _paint(label_map, mask, index):
+    np.maximum(label_map, mask.view(np.int8) * np.int8(index), out=label_map)
+
+
+_HAIR_COLOURS = np.array(
+    [
+        [0.07, 0.06, 0.06],  # black
+        [0.22, 0.13, 0.07],  # dark brown
+        [0.45, 0.30, 0.16],  # brown
+        [0.86, 0.72, 0.45],  # blond
+        [0.62, 0.27, 0.10],  # red
+        [0.70, 0.70, 0.70],  # grey
+    ],
+    dtype=np.float32,
+)
+_EYE_COLOURS = np.array(
+    [
+        [0.30, 0.17, 0.08],  # brown
+        [0.25, 0.45, 0.80],  # blue
+        [0.30, 0.55, 0.28],  # green
+        [0.50, 0.55, 0.60],  # grey
+        [0.55, 0.42, 0.18],  # hazel
+    ],
+    dtype=np.float32,
+)
+_SKIN_DARK = np.array([0.33, 0.20, 0.13], dtype=np.float32)
+_SKIN_LIGHT = np.array([0.97, 0.82, 0.71], dtype=np.float32)
+
+# Identity parameter columns (uniform draws in [0, 1), mapped to ranges in `_identity`).
+_NUM_IDENTITY_PARAMS = 40
+# Variation parameter columns.
+_NUM_VARIATION_PARAMS = 48
+_CHUNK = 32
+_NOISE_BANK = 8
+_BLUR_LEVELS = 5
+
+
+def _splitmix64(z):
+    z = z + _U64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
+    return z ^ (z >> _U64(31))
+
+
+def hash_uniform(keys, num):
+    """Counter-based uniform draws in [0, 1): float64 [N, num] from uint64 keys [N].
+
+    Each row depends only on its key, so any identity or image can be drawn on its own.
+    """
+    keys = np.asarray(keys, dtype=np.uint64).reshape(-1, 1)
+    counters = np.arange(num, dtype=np.uint64).reshape(1, -1)
+    with np.errstate(over="ignore"):
+        z = _splitmix64(_splitmix64(keys) ^ (counters * _U64(0xD1B54A32D192ED03)))
+    return (z >> _U64(11)).astype(np.float64) * _MASK53
+
+
+def _key(*parts):
+    """Folds int arrays/scalars into one uint64 key per row (broadcast)."""
+    arrays = np.broadcast_arrays(*[np.asarray(p, dtype=np.int64) for p in parts])
+    with np.errstate(over="ignore"):
+        key = np.full(arrays[0].shape, 0x243F6A8885A308D3, dtype=np.uint64)
+        for a in arrays:
+            key = _splitmix64(key ^ a.astype(np.uint64))
+    return key
+
+
+def _lerp(t, lo, hi):
+    return (lo + (hi - lo) * t).astype(np.float32)
+
+
+def _pick(palette, t, jitter, amount):
+    """Palette colour chosen by t in [0, 1), with per-channel jitter in ±amount."""
+    idx = np.minimum((t * len(palette)).astype(np.int64), len(palette) - 1)
+    return np.clip(palette[idx] + (jitter - 0.5) * 2 * amount, 0, 1).astype(np.float32)
+
+
+class SyntheticFaces:
+    """Renders identity-labelled synthetic face images with five landmarks.
+
+    Args:
+        image_size: int, output height and width in pixels (>= 32).
+        seed: int, the world seed: identity `i` looks the same for the same seed.
+        nuisance: float >= 0, scales every nuisance factor (pose, expression, lighting,
+            background, occlusion, blur, noise). 1.0 is the training/evaluation default;
+            0.0 renders every identity frontal, neutral, evenly lit on a plain background
+            of a random colour.
+
+    Example:
+
+    >>> faces = SyntheticFaces(image_size=112, seed=0)
+    >>> images, landmarks = faces.render([0, 0, 1], [0, 1, 0])
+    >>> images.shape, images.dtype, landmarks.shape
+    ((3, 112, 112, 3), dtype('uint8'), (3, 5, 2))
+    """
+
+    def __init__(self, image_size=112, seed=0, nuisance=1.0):
+        if not _is_int(image_size) or image_size < 32:
+            raise ValueError(
+                f"`image_size` must be an integer >= 32. Received: image_size={image_size!r}"
+            )
+        if not _is_int(seed):
+            raise ValueError(f"`seed` must be an integer. Received: seed={seed!r}")
+        if not isinstance(nuisance, (int, float, np.number)) or not nuisance >= 0:
+            raise ValueError(f"`nuisance` must be >= 0. Received: nuisance={nuisance!r}")
+        self.image_size = int(image_size)
+        self.seed = int(seed)
+        self.nuisance = float(nuisance)
+        # Shapes are rasterised on a coarser grid and resampled (with per-image blur) to
+        # the output size: this keeps the per-pixel work within the 2,000 images/s budget.
+        self.render_size = int(min(self.image_size, max(56, self.image_size // 2)))
+        r = self.render_size
+        self._grid = ((np.arange(r, dtype=np.float32) + 0.5) / r).astype(np.float32)
+        s = self.image_size
+        self._out_grid = ((np.arange(s, dtype=np.float32) + 0.5) / s).astype(np.float32)
+        # Sensor noise comes from a fixed bank of noise images: drawing fresh normals for
+        # every pixel would cost more than the whole render.
+        bank_rng = np.random.default_rng(0x5EED)
+        self._noise_bank = bank_rng.standard_normal((_NOISE_BANK, r, 3, r)).astype(np.float32)
+        # Resampling kernels [R, S], one per blur level (Gaussian, rows of the transposed
+        # kernel sum to 1 so constants and affine exposure changes are preserved).
+        self._blur_step = 1.6 * s / 112 / (_BLUR_LEVELS - 1) + 1e-6
+        d = self._out_grid[None, :] - self._grid[:, None]  # [R, S]
+        self._kernels = []
+        for lv in range(_BLUR_LEVELS):
+            sigma = np.sqrt((0.55 / r) ** 2 + (lv * self._blur_step / s) ** 2)
+            k = np.exp(-0.5 * (d / sigma) ** 2)
+            self._kernels.append((k / k.sum(0, keepdims=True)).astype(np.float32))
+
+    # ------------------------------------------------------------------ parameters
+    def identity_params(self, identity_ids):
+        """Dict of float32 [N] identity parameters (shape, colours, features)."""
+        ids = np.asarray(identity_ids, dtype=np.int64).reshape(-1)
+        u = hash_uniform(_key(self.seed, ids, 1), _NUM_IDENTITY_PARAMS)
+        p = {}
+        p["face_w"] = _lerp(u[:, 0], 0.26, 0.37)
+        p["face_top"] = _lerp(u[:, 1], 0.38, 0.50)
+        p["jaw_h"] = _lerp(u[:, 2], 0.31, 0.42)
+        p["jaw_taper"] = _lerp(u[:, 3], 0.0, 0.45)
+        tone = u[:, 4:5] ** 0.8
+        skin = _SKIN_DARK + (_SKIN_LIGHT - _SKIN_DARK) * tone
+        skin = skin * (1 + (u[:, 5:8] - 0.5) * 0.16)
+        p["skin"] = np.clip(skin, 0, 1).astype(np.float32)
+        p["eye_x"] = _lerp(u[:, 8], 0.125, 0.19)
+        p["eye_y"] = _lerp(u[:, 9], -0.165, -0.115)
+        p["eye_w"] = _lerp(u[:, 10], 0.042, 0.072)
+        p["eye_h"] = _lerp(u[:, 11], 0.35, 0.65)  # fraction of eye_w
+        p["iris"] = _pick(_EYE_COLOURS, u[:, 12], u[:, 13:16], 0.08)
+        p["brow_th"] = _lerp(u[:, 16], 0.010, 0.032)
+        p["brow_tilt"] = _lerp(u[:, 17], -0.45, 0.45)
+        p["brow_gap"] = _lerp(u[:, 18], 0.035, 0.085)
+        p["brow_len"] = _lerp(u[:, 19], 0.9, 1.5)  # fraction of eye_w
+        p["nose_y"] = _lerp(u[:, 20], 0.015, 0.07)
+        p["nose_w"] = _lerp(u[:, 21], 0.028, 0.07)
+        p["mouth_w"] = _lerp(u[:, 22], 0.095, 0.165)
+        p["mouth_th"] = _lerp(u[:, 23], 0.010, 0.032)
+        p["mouth_y"] = _lerp(u[:, 24], 0.195, 0.255)
+        p["hair"] = _pick(_HAIR_COLOURS, u[:, 25], u[:, 26:29], 0.07)
+        p["hairline"] = _lerp(u[:, 29], 0.06, 0.26)  # below the top of the face
+        p["hair_part"] = _lerp(u[:, 30], -0.5, 0.5)
+        p["hair_volume"] = _lerp(u[:, 31], 0.0, 0.09) * (u[:, 32] > 0.1)  # 10% bald
+        p["hair_long"] = (u[:, 33] < 0.35).astype(np.float32) * _lerp(u[:, 34], 0.15, 0.6)
+        p["glasses"] = (u[:, 35] < 0.25).astype(np.float32)
+        p["beard"] = (u[:, 36] < 0.2).astype(np.float32)
+        p["ear"] = _lerp(u[:, 37], 0.035, 0.065)
+        p["lip_tint"] = _lerp(u[:, 38], 0.55, 0.85)
+        p["frame_dark"] = _lerp(u[:, 39], 0.05, 0.6)
+        return p
+
+    def variation_params(self, identity_ids, variation_seeds):
+        """Dict of float32 [N] nuisance parameters of each (identity, variation) image."""
+        ids = np.asarray(identity_ids, dtype=np.int64).reshape(-1)
+        var = np.asarray(variation_seeds, dtype=np.int64).reshape(-1)
+        u = hash_uniform(_key(self.seed, ids, var, 2), _NUM_VARIATION_PARAMS)
+        a = self.nuisance
+        c = lambda col, half: ((u[:, col] - 0.5) * 2 * half * a).astype(np.float32)
+        v = {}
+        v["roll"] = c(0, 0.30)
+        v["yaw"] = c(1, 1.0)
+        v["scale"] = np.exp(c(2, 0.16)).astype(np.float32)
+        v["shift_x"] = c(3, 0.08)
+        v["shift_y"] = c(4, 0.07)
+        v["smile"] = c(5, 1.0)
+        v["mouth_open"] = (np.maximum(u[:, 6] - 0.55, 0) / 0.45 * a).astype(np.float32)
+        v["brow_raise"] = (u[:, 7] * 0.025 * a).astype(np.float32)
+        v["blink"] = ((u[:, 8] < 0.12 * a) * 0.85).astype(np.float32)
+        v["light_angle"] = (u[:, 9] * 2 * np.pi).astype(np.float32)
+        v["light"] = (u[:, 10] * 0.9 * a).astype(np.float32)
+        v["brightness"] = np.exp(c(11, 0.45)).astype(np.float32)
+        v["contrast"] = np.exp(c(12, 0.35)).astype(np.float32)
+        v["cast"] = np.exp((u[:, 13:16] - 0.5) * 2 * 0.22 * a).astype(np.float32)
+        v["bg0"] = u[:, 16:19].astype(np.float32)
+        # At nuisance 0 the background is one plain colour; at >= 1 a full two-colour mix.
+        v["bg1"] = (u[:, 16:19] + (u[:, 19:22] - u[:, 16:19]) * min(a, 1.0)).astype(np.float32)
+        v["bg_angle"] = (u[:, 22] * 2 * np.pi).astype(np.float32)
+        v["bg_freq"] = _lerp(u[:, 23], 4.0, 30.0)
+        v["bg_tex"] = (u[:, 24] * 0.6 * min(a, 1.0)).astype(np.float32)
+        v["bg_phase"] = (u[:, 25] * 2 * np.pi).astype(np.float32)
+        v["clothes"] = u[:, 26:29].astype(np.float32)
+        occluded = u[:, 29] < 0.3 * min(a, 2.0)
+        v["occ_x"] = _lerp(u[:, 30], 0.15, 0.85)
+        v["occ_y"] = _lerp(u[:, 31], 0.2, 0.9)
+        v["occ_w"] = (_lerp(u[:, 32], 0.06, 0.2) * occluded).astype(np.float32)
+        v["occ_h"] = (_lerp(u[:, 33], 0.06, 0.2) * occluded).astype(np.float32)
+        v["occ_colour"] = u[:, 34:37].astype(np.float32)
+        v["blur"] = (u[:, 37] ** 2 * 1.6 * a * self.image_size / 112).astype(np.float32)
+        v["noise"] = (u[:, 38] * 10.0 * a).astype(np.float32)
+        v["noise_index"] = (u[:, 39] * _NOISE_BANK).astype(np.int64)
+        v["gaze_x"] = c(41, 0.012)
+        v["bg_angle2"] = (u[:, 42] * 2 * np.pi).astype(np.float32)
+        v["bg_freq2"] = _lerp(u[:, 43], 4.0, 30.0)
+        return v
+
+    # ------------------------------------------------------------------ geometry
+    def _landmarks_local(self, p, v):
+        """Landmarks in face-frame coordinates [N, 5, 2] (before the pose transform)."""
+        yaw = v["yaw"]
+        squeeze = 1 - 0.18 * np.abs(yaw)
+        feat_dx = 0.05 * yaw
+        nose_dx = 0.085 * yaw
+        ex = p["eye_x"] * squeeze
+        mx = p["mouth_w"] * squeeze * (1 + 0.15 * np.maximum(v["smile"], 0))
+        corner_y = p["mouth_y"] - 0.02 * v["smile"]
+        pts = np.stack(
+            [
+                np.stack([feat_dx - ex, p["eye_y"]], -1),
+                np.stack([feat_dx + ex, p["eye_y"]], -1),
+                np.stack([nose_dx, p["nose_y"]], -1),
+                np.stack([feat_dx - mx, corner_y], -1),
+                np.stack([feat_dx + mx, corner_y], -1),
+            ],
+            axis=1,
+        )
+        return pts.astype(np.float32)
+
+    def _pose(self, v):
+        centre = np.stack([_ORIGIN[0] + v["shift_x"], _ORIGIN[1] + v["shift_y"]], -1)
+        return centre.astype(np.float32), np.cos(v["roll"]), np.sin(v["roll"]), v["scale"]
+
+    # ------------------------------------------------------------------ rendering
+    def render(self, identity_ids, variation_seeds):
+        """Renders images of `identity_ids`, image `variation_seeds` of each.
+
+        Args:
+            identity_ids: int array [N]: training ids are 0 … n-1, held-out ids start at
+                `HELDOUT_ID_OFFSET`.
+            variation_seeds: int array [N]: which image of the identity (any integer).
+
+        Returns:
+            (uint8 images [N, S, S, 3], float32 landmarks [N, 5, 2] in output pixels).
+        """
+        ids = np.asarray(identity_ids, dtype=np.int64).reshape(-1)
+        var = np.asarray(variation_seeds, dtype=np.int64).reshape(-1)
+        if ids.shape != var.shape:
+            raise ValueError(
+                "`identity_ids` and `variation_seeds` must have the same length. Received: "
+                f"{ids.shape[0]} identity ids and {var.shape[0]} variation seeds"
+            )
+        n, s = ids.shape[0], self.image_size
+        if n == 0:
+            return np.zeros((0, s, s, 3), np.uint8), np.zeros((0, 5, 2), np.float32)
+        p = self.identity_params(ids)
+        v = self.variation_params(ids, var)
+        img = np.empty((n, s, s, 3), np.uint8)
+        # Chunks keep the float working set in cache.
+        for start in range(0, n, _CHUNK):
+            sl = slice(start, start + _CHUNK)
+            pc = {k: a[sl] for k, a in p.items()}
+            vc = {k: a[sl] for k, a in v.items()}
+            label_map, face_r = self._rasterise(pc, vc)
+            chunk = self._resample(self._colour(label_map, face_r, pc, vc), vc)
+            img[sl] = self._finish(chunk)
+        centre, cos, sin, scale = self._pose(v)
+        local = self._landmarks_local(p, v)
+        rot_x = cos[:, None] * local[..., 0] - sin[:, None] * local[..., 1]
+        rot_y = sin[:, None] * local[..., 0] + cos[:, None] * local[..., 1]
+        pts = np.stack(
+            [
+                centre[:, None, 0] + scale[:, None] * rot_x,
+                centre[:, None, 1] + scale[:, None] * rot_y,
+            ],
+            -1,
+        )
+        return img, (pts * s).astype(np.float32)
+
+    def _rasterise(self, p, v):
+        """Label map int8 [N, R, R] of face regions, plus the face's elliptic radius²."""
+        n = v["roll"].shape[0]
+        g = self._grid
+        col = lambda a: a.reshape(n, 1, 1).astype(np.float32)
+        centre, cos, sin, scale = self._pose(v)
+        dx = g[None, None, :] - col(centre[:, 0])
+        dy = g[None, :, None] - col(centre[:, 1])
+        inv = col(1 / scale)
+        cs, sn = col(cos) * inv, col(sin) * inv
+        # Face-frame coordinates: inverse similarity transform of every pixel.
+        u = cs * dx + sn * dy
+        w = cs * dy - sn * dx
+        yaw = col(v["yaw"])
+        squeeze = 1 - 0.18 * np.abs(yaw)
+        # Features slide and compress towards the turned-away side (a yaw proxy); the
+        # outline moves less, the protruding nose more.
+        uf = (u - 0.05 * yaw) / squeeze
+        ua = np.abs(uf)
+        uo = u - 0.015 * yaw
+
+        lab = np.zeros((n, self.render_size, self.render_size), np.int8)
+        fw, top, jh = col(p["face_w"]), col(p["face_top"]), col(p["jaw_h"])
+
+        # Clothes and neck first, everything else paints over them.
+        shoulders = w > 0.28 + 0.9 * uo * uo
+        _paint(lab, shoulders, _CLOTHES)
+        _paint(lab, (np.abs(uo) < 0.55 * fw) & (w > 0.1), _NECK)
+
+        # Hair behind the head (volume above, optional long hair down the sides).
+        vol = col(p["hair_volume"])
+        hr_w = fw + 0.03 + vol
+        hr_h = top + 0.02 + vol
+        back = (uo / hr_w) ** 2 + ((w + 0.02) / hr_h) ** 2 < 1
+        long_ = col(p["hair_long"])
+        back |= (np.abs(uo) < fw + 0.04 + 0.5 * vol) & (w > -0.05) & (w < long_)
+        back &= (w < 0) | (long_ > 0)
+        _paint(lab, back, _HAIR_BACK)
+
+        # Ears.
+        ear = col(p["ear"])
+        _paint(lab, ((np.abs(uo) - fw) / ear) ** 2 + ((w + 0.06) / (1.6 * ear)) ** 2 < 1, _EAR)
+
+        # Face: an upper half-ellipse and a tapered jaw.
+        wn = np.clip(w / jh, 0, 1)
+        half_w = np.where(w > 0, fw * (1 - col(p["jaw_taper"]) * wn * wn), fw)
+        half_h = np.where(w > 0, jh, top)
+        face_r = (uo / half_w) ** 2 + (w / half_h) ** 2
+        face = face_r < 1
+        _paint(lab, face, _SKIN)
+
+        # Hairline with a side part (a tilted, curved edge), over the forehead.
+        edge = -top + col(p["hairline"]) + col(p["hair_part"]) * 0.12 * uo - 0.8 * uo * uo
+        fringe = face & (w < edge) & (col(p["hair_volume"]) > 0)
+        _paint(lab, fringe, _HAIR)
+
+        # Beard: the lower face below the nose, around the mouth.
+        beard = face & (w > col(p["nose_y"]) + 0.045) & (col(p["beard"]) > 0)
+        _paint(lab, beard, _BEARD)
+
+        # Nose: a soft triangle from between the eyes to the tip, then nostrils.
+        un = u - 0.085 * yaw
+        ey, ny, nw = col(p["eye_y"]), col(p["nose_y"]), col(p["nose_w"])
+        tt = (w - ey - 0.02) / (ny - ey - 0.02)
+        nose = (tt > 0) & (tt < 1.05) & (np.abs(un) < nw * (0.35 + 0.65 * tt))
+        _paint(lab, nose & (un * yaw >= 0), _NOSE)
+        nostrils = ((np.abs(un) - 0.55 * nw) / (0.3 * nw)) ** 2 + ((w - ny) / 0.011) ** 2 < 1
+        _paint(lab, nostrils, _NOSTRIL)
+
+        # Mouth: lips on a smile curve; an open mouth shows a dark interior.
+        mw, mt = col(p["mouth_w"]), col(p["mouth_th"])
+        smile, open_ = col(v["smile"]), col(v["mouth_open"])
+        mwidth = mw * (1 + 0.15 * np.maximum(smile, 0))
+        cy = col(p["mouth_y"]) - 0.02 * smile * ((ua / mwidth) ** 2 - 0.3)
+        lips_h = mt + 0.03 * open_
+        _paint(lab, (ua / mwidth) ** 2 + ((w - cy) / lips_h) ** 2 < 1, _LIPS)
+        inner = (ua / (0.8 * mwidth)) ** 2 + ((w - cy) / (0.028 * open_ + 1e-4)) ** 2 < 1
+        _paint(lab, inner & (open_ > 0.05), _MOUTH)
+
+        # Eyes: sclera ellipse, iris and pupil; a blink flattens the eye.
+        ex, ew = col(p["eye_x"]), col(p["eye_w"])
+        eh = ew * col(p["eye_h"]) * (1 - col(v["blink"]))
+        de = ua - ex
+        dw = w - ey
+        sclera = (de / ew) ** 2 + (dw / eh) ** 2 < 1
+        _paint(lab, sclera, _SCLERA)
+        di = de - col(v["gaze_x"]) * np.sign(uf)
+        ir = 0.55 * ew * (0.6 + 0.4 * col(p["eye_h"]))
+        r_iris = di * di + dw * dw
+        _paint(lab, sclera & (r_iris < ir * ir), _IRIS)
+        _paint(lab, sclera & (r_iris < 0.2 * ir * ir), _PUPIL)
+
+        # Brows: slanted ellipses above the eyes, raised by expression.
+        bw = ew * col(p["brow_len"])
+        by = ey - col(p["brow_gap"]) - col(v["brow_raise"])
+        bc = w - by + col(p["brow_tilt"]) * 0.25 * de
+        _paint(lab, (de / bw) ** 2 + (bc / col(p["brow_th"])) ** 2 < 1, _BROW)
+
+        # Glasses: elliptic rims and a bridge.
+        gl = col(p["glasses"]) > 0
+        rim = (de / (1.45 * ew)) ** 2 + (dw / (1.05 * ew)) ** 2
+        frame = gl & (rim > 1) & (rim < 1.35)
+        frame |= gl & (ua < ex - 1.3 * ew) & (np.abs(dw + 0.01) < 0.007)
+        _paint(lab, frame, _FRAME)
+
+        # Occluder: an axis-aligned patch in image coordinates.
+        ox, oy = col(v["occ_x"]), col(v["occ_y"])
+        occ = (np.abs(g[None, None, :] - ox) < col(v["occ_w"])) & (
+            np.abs(g[None, :, None] - oy) < col(v["occ_h"])
+        )
+        _paint(lab, occ, _OCCLUDER)
+        return lab, face_r
+
+    def _colour(self, lab, face_r, p, v):
+        """Palette lookup, background, shading and exposure: float32 [N, R(y), 3, R(x)]."""
+        n = lab.shape[0]
+        pal = np.empty((n, 3, _NUM_REGIONS), np.float32)
+        skin, hair = p["skin"], p["hair"]
+        pal[:, :, _BG] = v["bg0"]
+        pal[:, :, _HAIR] = hair
+        pal[:, :, _HAIR_BACK] = hair * 0.85
+        pal[:, :, _EAR] = skin * 0.92
+        pal[:, :, _SKIN] = skin
+        pal[:, :, _NECK] = skin * 0.8
+        pal[:, :, _CLOTHES] = v["clothes"]
+        pal[:, :, _BEARD] = hair * 0.8 + skin * 0.1
+        pal[:, :, _BROW] = hair * 0.7
+        pal[:, :, _SCLERA] = np.array([0.93, 0.92, 0.88], np.float32)
+        pal[:, :, _IRIS] = p["iris"]
+        pal[:, :, _PUPIL] = 0.04
+        pal[:, :, _FRAME] = p["frame_dark"][:, None]
+        pal[:, :, _NOSE] = skin * 0.86
+        pal[:, :, _NOSTRIL] = skin * 0.35
+        lip = skin * np.array([1.0, 0.62, 0.62], np.float32) * p["lip_tint"][:, None]
+        pal[:, :, _LIPS] = lip
+        pal[:, :, _MOUTH] = np.array([0.25, 0.05, 0.06], np.float32)
+        pal[:, :, _OCCLUDER] = v["occ_colour"]
+        # Channel-major gather straight into the [N, y, C, x] layout the resampler wants.
+        base = (np.arange(n, dtype=np.int32) * (3 * _NUM_REGIONS))[:, None, None, None]
+        chan = (np.arange(3, dtype=np.int32) * _NUM_REGIONS)[None, None, :, None]
+        flat = lab.astype(np.int32)[:, :, None, :] + (base + chan)
+        img = np.take(pal.reshape(-1), flat)
+
+        g = self._grid
+        col = lambda a: a.reshape(n, 1, 1).astype(np.float32)
+        x, y = g[None, None, :] - 0.5, g[None, :, None] - 0.5
+        # Background: a two-colour gradient with a sinusoidal texture; sin(ax + by + c) is
+        # expanded into 1-D factors so no transcendental runs per pixel.
+        bga, bgb = col(v["bg_angle"]), col(v["bg_angle2"])
+        grad = 0.5 + np.cos(bga) * x + np.sin(bga) * y
+        fx = col(v["bg_freq"]) * np.cos(bgb) * x + col(v["bg_phase"])
+        fy = col(v["bg_freq"]) * np.sin(bgb) * y
+        tex = np.sin(fx) * np.cos(fy) + np.cos(fx) * np.sin(fy)
+        t = np.clip(grad + col(v["bg_tex"]) * tex, 0, 1) * (lab == _BG)
+        img += t[:, :, None, :] * (v["bg1"] - v["bg0"])[:, None, :, None]
+        # Rounded-face shading (darker towards the outline) and directional light.
+        la = col(v["light_angle"])
+        shade = 1 + col(v["light"]) * (np.cos(la) * x + np.sin(la) * y)
+        shade -= 0.22 * np.minimum(face_r, 1) * (face_r < 1)
+        # Exposure: contrast about mid-grey and per-channel gain (brightness × colour
+        # cast). Both are affine per image, so they commute with the resampling and are
+        # cheaper here on the coarse grid.
+        gain = 255.0 * v["brightness"][:, None] * v["cast"]  # [N, 3]
+        contrast = v["contrast"][:, None]
+        scale = (gain * contrast).astype(np.float32)[:, None, :, None]
+        offset = (gain * 0.5 * (1 - contrast)).astype(np.float32)[:, None, :, None]
+        img *= shade[:, :, None, :] * scale
+        img += offset
+        # Sensor noise on the coarse grid (the resampling makes it slightly correlated,
+        # like compressed camera noise); a fixed bank avoids drawing normals per pixel.
+        img += self._noise_bank[v["noise_index"]] * v["noise"][:, None, None, None]
+        return img
+
+    def _resample(self, img, v):
+        """Gaussian resampling R → S: float32 [N, S(y), C, S(x)].
+
+        The blur is folded into the kernel. Kernels are shared by all images of one blur
+        level, so the x pass is one large matrix product per level.
+        """
+        n, r, s = img.shape[0], self.render_size, self.image_size
+        out = np.empty((n, s, 3, s), np.float32)
+        level = np.minimum(np.rint(v["blur"] / self._blur_step).astype(np.int64), _BLUR_LEVELS - 1)
+        for lv in np.unique(level):
+            idx = np.nonzero(level == lv)[0]
+            k = self._kernels[lv]  # [R, S]
+            sub = img if idx.shape[0] == n else img[idx]
+            m = idx.shape[0]
+            xs = (sub.reshape(m * r * 3, r) @ k).reshape(m, r, 3 * s)  # [m, y, C·Sx]
+            out[idx] = np.matmul(k.T[None], xs).reshape(m, s, 3, s)
+        return out
+
+    def _finish(self, img):
+        """Clipping and the uint8 [N, S(y), S(x), C] layout."""
+        np.clip(img, 0, 255, out=img)
+        return np.ascontiguousarray(img.astype(np.uint8).transpose(0, 1, 3, 2))
+
+
+def heldout_images(num_identities, images_per_identity, image_size=112, seed=0, nuisance=1.0):
+    """Held-out evaluation images: ids `HELDOUT_ID_OFFSET + i`, i < num_identities.
+
+    Returns:
+        (uint8 images [num_identities * images_per_identity, S, S, 3],
+         int64 labels [same] in 0 … num_identities-1, identity-major order).
+    """
+    _check_positive("num_identities", num_identities)
+    _check_positive("images_per_identity", images_per_identity)
+    faces = SyntheticFaces(image_size=image_size, seed=seed, nuisance=nuisance)
+    labels = np.repeat(np.arange(num_identities, dtype=np.int64), images_per_identity)
+    var = np.tile(np.arange(images_per_identity, dtype=np.int64), num_identities)
+    images = []
+    for start in range(0, labels.shape[0], 1024):
+        sl = slice(start, start + 1024)
+        images.append(faces.render(labels[sl] + HELDOUT_ID_OFFSET, var[sl])[0])
+    return np.concatenate(images, 0), labels
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_positive(name, value):
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+
+
+class SyntheticSource(Source):
+    """A `Source` of synthetic faces: `num_identities` × `images_per_identity` examples.
+
+    Example `i` is image `i % images_per_identity` of identity `i // images_per_identity`
+    (label = identity index). Images are rendered on demand, a whole index batch at a
+    time, so any P×K batch of a 100k-identity source costs only its own images.
+
+    Args:
+        num_identities: int >= 1.
+        images_per_identity: int >= 1.
+        image_size: int, image height and width (default 112).
+        seed: int, the synthetic world seed (identities are reproducible per seed).
+        split: "train" (identity ids 0 … n-1) or "heldout" (ids `HELDOUT_ID_OFFSET + i`,
+            disjoint from every training id, for verification pairs).
+        nuisance: float, see `SyntheticFaces`.
+        **kwargs: `tfface.data.load` options that do not apply to rendered images
+            (`max_pixels`, `on_bad_image`) are accepted and ignored; anything else is an
+            error.
+
+    Example:
+
+    >>> source = SyntheticSource(num_identities=100, images_per_identity=10)
+    >>> source.num_examples, source.identities[:2]
+    (1000, ['synthetic_000000', 'synthetic_000001'])
+    """
+
+    _IGNORED_KWARGS = ("max_pixels", "on_bad_image", "check_images")
+
+    def __init__(
+        self,
+        num_identities=10_000,
+        images_per_identity=20,
+        image_size=112,
+        seed=0,
+        split="train",
+        nuisance=1.0,
+        **kwargs,
+    ):
+        unknown = sorted(set(kwargs) - set(self._IGNORED_KWARGS))
+        if unknown:
+            raise ValueError(
+                f"SyntheticSource got unexpected arguments {unknown}. Accepted: "
+                "num_identities, images_per_identity, image_size, seed, split, nuisance."
+            )
+        _check_positive("num_identities", num_identities)
+        _check_positive("images_per_identity", images_per_identity)
+        if split not in ("train", "heldout"):
+            raise ValueError(f"`split` must be 'train' or 'heldout'. Received: split={split!r}")
+        if split == "train" and num_identities > HELDOUT_ID_OFFSET:
+            raise ValueError(
+                f"`num_identities` must be <= {HELDOUT_ID_OFFSET} for split='train' (ids from "
+                f"{HELDOUT_ID_OFFSET} on are held out). Received: num_identities={num_identities}"
+            )
+        self.num_identities = int(num_identities)
+        self.images_per_identity = int(images_per_identity)
+        self.image_size = int(image_size)
+        self.seed = int(seed)
+        self.split = split
+        self.nuisance = float(nuisance)
+        self.faces = SyntheticFaces(image_size=image_size, seed=seed, nuisance=nuisance)
+        self.labels = np.repeat(
+            np.arange(self.num_identities, dtype=np.int64), self.images_per_identity
+        )
+        prefix = "synthetic" if split == "train" else "synthetic_heldout"
+        self.identities = [f"{prefix}_{i:06d}" for i in range(self.num_identities)]
+        self.report = _empty_report(f"synthetic:{self.num_identities}")
+        self._id_offset = 0 if split == "train" else HELDOUT_ID_OFFSET
+
+    def __repr__(self):
+        return (
+            f"SyntheticSource(num_identities={self.num_identities}, "
+            f"images_per_identity={self.images_per_identity}, image_size={self.image_size}, "
+            f"seed={self.seed}, split={self.split!r})"
+        )
+
+    def render_indices(self, indices):
+        """NumPy: example indices [N] → (uint8 images [N, S, S, 3], int64 labels [N])."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if indices.size and (indices.min() < 0 or indices.max() >= self.num_examples):
+            raise ValueError(
+                f"Example indices must be in [0, {self.num_examples}). Received: "
+                f"min={indices.min()}, max={indices.max()}"
+            )
+        labels = indices // self.images_per_identity
+        images, _ = self.faces.render(labels + self._id_offset, indices % self.images_per_identity)
+        return images, labels
+
+    def _tf_render(self, indices):
+        s = self.image_size
+        images, labels = tf.numpy_function(
+            self.render_indices, [indices], [tf.uint8, tf.int64], stateful=False
+        )
+        images.set_shape([indices.shape[0], s, s, 3])
+        labels.set_shape([indices.shape[0]])
+        return images, labels
+
+    def images_for_indices(self, indices_ds):
+        return indices_ds.map(
+            lambda idx: self._tf_render(tf.cast(idx, tf.int64)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+
+    def dataset(self, shuffle=False, seed=None):
+        if shuffle and seed is None:
+            raise ValueError("SyntheticSource.dataset: `seed` is required when shuffle=True.")
+        ds = tf.data.Dataset.range(self.num_examples)
+        if shuffle:
+            ds = ds.shuffle(self.num_examples, seed=seed, reshuffle_each_iteration=True)
+        return self.images_for_indices(ds.batch(256)).unbatch()
+
+
+def _empty_report(name):
+    from tfface.data.bad_input import BadInputReport
+
+    return BadInputReport(name)
