@@ -10,6 +10,4 @@ import tensorflow as tf  # noqa: E402
 # Logical devices must be configured before TF initialises its runtime; every test then
 # sees /cpu:0 and /cpu:1, which MirroredStrategy tests use as two replicas.
 _cpus = tf.config.list_physical_devices("CPU")
-tf.config.set_logical_device_configuration(
-    _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
-)
+tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
