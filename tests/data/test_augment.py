@@ -98,14 +98,15 @@ def test_rotation_moves_an_off_centre_dot_around_the_centre():
 
 
 def test_crop_path_matches_the_projective_path_at_zero_rotation():
-    """Without rotation the warp uses crop_and_resize; with a vanishing rotation the same
-    seeds give the same flip/scale/shift through ImageProjectiveTransformV3."""
+    """Without rotation the warp is the separable row/column gather; with a vanishing
+    rotation the same seeds give the same flip/scale/shift through
+    ImageProjectiveTransformV3."""
     images = _images(n=8, size=32)
     geometry = dict(NO_AUG, flip=True, scale_range=(0.8, 1.25), max_shift=0.1)
     crop = augment(images, seed=9, **geometry).numpy()
     warp = augment(images, seed=9, **dict(geometry, max_rotation=1e-6)).numpy()
-    # Compare where every sample lies inside the source (the paths fill borders slightly
-    # differently: crop_and_resize cuts at the edge pixel, the transform blends to 0).
+    # Compare where every sample lies inside the source (the paths treat the edge pixel
+    # slightly differently).
     np.testing.assert_allclose(crop[:, 8:24, 8:24], warp[:, 8:24, 8:24], atol=0.5)
     assert np.abs(crop - images).max() > 10  # the warp did something
 
@@ -159,3 +160,41 @@ def test_normalize_modes():
     assert normalize(tf.constant([255], tf.uint8)).dtype == tf.float32
     with pytest.raises(ValueError, match="mode"):
         normalize(x, "imagenet")
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_uint8_input_matches_float_input(interpolation):
+    """uint8 bilinear rounds its vertical pass and its result to uint8 (≤ 1 grey level in
+    all); nearest copies pixels exactly."""
+    images = _images(n=8, size=32).astype(np.uint8)
+    geometry = dict(NO_AUG, flip=True, scale_range=(0.8, 1.25), max_shift=0.1)
+    kwargs = dict(geometry, interpolation=interpolation)
+    as_uint8 = augment(images, seed=5, **kwargs).numpy()
+    as_float = augment(images.astype(np.float32), seed=5, **kwargs).numpy()
+    atol = 1.0 + 1e-3 if interpolation == "bilinear" else 1e-4
+    np.testing.assert_allclose(as_uint8, as_float, atol=atol)
+    assert np.abs(as_float - images).max() > 10  # the warp did something
+
+
+def test_nearest_copies_source_pixels_and_bad_interpolation_raises():
+    images = _images(n=8, size=32).astype(np.uint8).astype(np.float32)
+    out = augment(
+        images,
+        seed=6,
+        **dict(NO_AUG, scale_range=(0.8, 1.25), max_shift=0.1),
+        interpolation="nearest",
+    ).numpy()
+    for o, x in zip(out, images, strict=True):
+        source = set(map(tuple, x.reshape(-1, 3))) | {(0.0, 0.0, 0.0)}  # zero fill
+        assert set(map(tuple, o.reshape(-1, 3))) <= source
+    with pytest.raises(ValueError, match="interpolation"):
+        augment(images, 0, interpolation="bicubic")
+
+
+def test_uint8_default_path_is_deterministic_in_tf_data():
+    images = _images(n=4, size=24).astype(np.uint8)
+    eager = augment(images, seed=(8, 9)).numpy()
+    np.testing.assert_array_equal(eager, augment(images, seed=(8, 9)).numpy())
+    ds = tf.data.Dataset.from_tensors(images).map(lambda x: augment(x, seed=(8, 9)))
+    np.testing.assert_allclose(next(iter(ds)).numpy(), eager, atol=1e-3)
+    assert eager.dtype == np.float32 and 0 <= eager.min() and eager.max() <= 255
