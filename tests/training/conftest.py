@@ -1,0 +1,52 @@
+"""Fixtures for trainer tests: a tiny model and fixed P×K batches (no data pipeline)."""
+
+import keras
+import numpy as np
+import pytest
+
+
+def tiny_model(config):
+    """Conv → GAP → Dense → L2 norm: small enough for exact strategy comparisons.
+
+    No BatchNormalization on purpose: per-replica batch statistics would make MirroredStrategy
+    differ from one device, which is what these tests compare.
+    """
+    s = config.image_size
+    inputs = keras.Input((s, s, 3), dtype="float32")
+    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0)(inputs)
+    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(config.embedding_dim)(x)
+    x = keras.layers.UnitNormalization()(x)
+    return keras.Model(inputs, x)
+
+
+def fixed_batches(num_batches, p, k, image_size, num_classes, seed=0):
+    """Deterministic (images, labels) global batches: P identities × K images, contiguous."""
+    rng = np.random.default_rng(seed)
+    batches = []
+    for _ in range(num_batches):
+        ids = rng.choice(num_classes, size=p, replace=False)
+        labels = np.repeat(ids, k).astype(np.int64)
+        images = rng.uniform(0, 255, size=(p * k, image_size, image_size, 3)).astype(np.float32)
+        batches.append((images, labels))
+    return batches
+
+
+class FixedData(list):
+    """A list of batches that also tells the trainer the class count."""
+
+    def __init__(self, batches, num_classes):
+        super().__init__(batches)
+        self.num_classes = num_classes
+        self.num_examples = sum(len(b[1]) for b in batches)
+
+
+@pytest.fixture
+def make_data():
+    def make(num_batches=3, p=4, k=2, image_size=8, num_classes=6, seed=0):
+        return FixedData(
+            fixed_batches(num_batches, p, k, image_size, num_classes, seed), num_classes
+        )
+
+    return make

@@ -1,0 +1,58 @@
+"""One worker of the two-process MultiWorkerMirroredStrategy test (run as a script).
+
+Usage: python multi_worker_main.py TF_CONFIG_JSON OUT.npz MODEL_DIR
+Trains the test's tiny model for a few triplet steps (global mining) on fixed batches and
+saves the final weights and losses.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+
+def main(tf_config, out_path, model_dir):
+    os.environ["TF_CONFIG"] = tf_config
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    # Collective ops must be configured before anything initialises the TF runtime, and
+    # importing tfface builds tensors: make the strategy first.
+    from tfface.training.strategy import make_strategy
+
+    strategy = make_strategy("multi_worker")
+    import numpy as np
+
+    from tests.training.conftest import FixedData
+    from tests.training.conftest import fixed_batches
+    from tests.training.conftest import tiny_model
+    from tfface.training.config import TrainConfig
+    from tfface.training.trainer import Trainer
+
+    data = FixedData(fixed_batches(3, 4, 3, 8, 8, seed=0), 8)
+    config = TrainConfig(
+        loss="triplet",
+        mining="semihard",
+        mining_scope="global",
+        triplet_margin=0.5,
+        steps=3,
+        image_size=8,
+        embedding_dim=8,
+        identities_per_batch=4,
+        images_per_identity=3,
+        model_dir=model_dir,
+        optimizer="sgd",
+        learning_rate=0.05,
+        lr_schedule="constant",
+        log_every=1,
+    )
+    trainer = Trainer(config, strategy=strategy, model=tiny_model, dataset=data)
+    losses = []
+    for images, labels in data:
+        loss, _ = trainer.train_step(images, labels)
+        losses.append(float(loss))
+    weights = {f"w{i}": np.asarray(v.numpy()) for i, v in enumerate(trainer.trainable_variables)}
+    np.savez(out_path, losses=np.array(losses), replicas=trainer.num_replicas, **weights)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

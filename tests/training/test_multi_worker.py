@@ -1,0 +1,91 @@
+"""Two localhost worker processes under MultiWorkerMirroredStrategy (TF_CONFIG)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.training.conftest import FixedData
+from tests.training.conftest import fixed_batches
+from tests.training.conftest import tiny_model
+from tfface.training.config import TrainConfig
+from tfface.training.trainer import Trainer
+
+WORKER = os.path.join(os.path.dirname(__file__), "multi_worker_main.py")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+
+
+def _free_ports(n):
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_workers_train_like_one_device(tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    env = dict(os.environ, PYTHONPATH=REPO, TF_NUM_INTRAOP_THREADS="1")
+    procs = []
+    for i in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, WORKER, tf_config, str(tmp_path / f"w{i}.npz"), str(tmp_path)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    outputs = []
+    try:
+        for p in procs:
+            outputs.append(p.communicate(timeout=300)[0])
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, out in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, out[-3000:]
+    w0, w1 = (np.load(tmp_path / f"w{i}.npz") for i in range(2))
+    assert int(w0["replicas"]) == 2
+    for key in w0.files:
+        np.testing.assert_allclose(w0[key], w1[key], atol=1e-6)
+
+    # The same global batches on one device give the same losses and weights.
+    data = FixedData(fixed_batches(3, 4, 3, 8, 8, seed=0), 8)
+    config = TrainConfig(
+        loss="triplet",
+        mining="semihard",
+        mining_scope="global",
+        triplet_margin=0.5,
+        steps=3,
+        image_size=8,
+        embedding_dim=8,
+        identities_per_batch=4,
+        images_per_identity=3,
+        model_dir=str(tmp_path / "single"),
+        optimizer="sgd",
+        learning_rate=0.05,
+        lr_schedule="constant",
+    )
+    trainer = Trainer(
+        config, strategy=tf.distribute.OneDeviceStrategy("/cpu:0"), model=tiny_model, dataset=data
+    )
+    losses = [float(trainer.train_step(x, y)[0]) for x, y in data]
+    np.testing.assert_allclose(w0["losses"], losses, atol=1e-5)
+    for i, v in enumerate(trainer.trainable_variables):
+        np.testing.assert_allclose(w0[f"w{i}"], v.numpy(), atol=1e-5)
+    assert losses[0] != losses[-1]

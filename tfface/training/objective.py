@@ -1,0 +1,220 @@
+"""The training objective: a classification head, or triplet mining over the global batch.
+
+`Objective` is called in replica context (inside `strategy.run`) on one replica's shard and
+returns that replica's loss. The trainer divides it by the number of replicas before taking
+gradients, because the optimizer all-reduces gradients with a SUM:
+
+- per-sample losses (softmax, center, margin heads): each replica's loss is the mean over
+  its shard; Σ_r (1/N)·∇mean_r = ∇(mean over the global batch) when shards are equal;
+- triplet with `mining_scope="global"`: embeddings and labels are all-gathered, so every
+  replica computes the same loss L on the whole global batch. The gradient of
+  `all_gather` sums the upstream gradients of all replicas and slices this replica's rows:
+  with per-replica loss c·L it gives N·c·∂L/∂e_r for the shard's embeddings. Back through
+  the replica's model and summed over replicas by the optimizer, the update is
+  N·c·∂L/∂θ, which equals the single-device gradient on the concatenated batch for c = 1/N.
+"""
+
+import keras
+import tensorflow as tf
+
+LOSSES = (
+    "softmax",
+    "center",
+    "triplet",
+    "sphereface",
+    "normface",
+    "cosface",
+    "arcface",
+    "combined",
+)
+MARGIN_HEADS = {
+    "sphereface": "SphereFace",
+    "normface": "NormFace",
+    "cosface": "CosFace",
+    "arcface": "ArcFace",
+    "combined": "CombinedMargin",
+}
+RAW_FEATURE_LOSSES = ("softmax", "center", "sphereface")
+MINING = ("semihard", "hard", "all")
+MINING_SCOPES = ("global", "replica")
+
+
+def _triplet_fn(mining):
+    from tfface import losses
+
+    return {
+        "semihard": losses.triplet_semihard_loss,
+        "hard": losses.triplet_hard_loss,
+        "all": losses.triplet_batch_all_loss,
+    }[mining]
+
+
+def all_gather_with_gradient(x):
+    """`all_gather` along axis 0 whose gradient is the SUM over replicas, sliced to this shard.
+
+    The same maths as `ReplicaContext.all_gather`'s own gradient, but the shard offset is
+    replica_id·b (shards are equal by construction) instead of a second, int32 all_gather
+    of the shard sizes: under MirroredStrategy that extra collective was observed to pair
+    with the float all-reduce of the other replica and abort ("Collective instance ...
+    expected type 0 ... but got type 2").
+    """
+    ctx = tf.distribute.get_replica_context()
+
+    @tf.custom_gradient
+    def gather(x):
+        y = ctx.all_gather(x, axis=0)
+
+        def grad(dy):
+            dy = ctx.all_reduce(tf.distribute.ReduceOp.SUM, dy)
+            b = tf.shape(x)[0]
+            start = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * b
+            return dy[start : start + b]
+
+        return y, grad
+
+    return gather(x)
+
+
+class Objective(tf.Module):
+    """Per-replica training loss for one of `LOSSES`.
+
+    Args:
+        loss: one of `LOSSES`.
+        num_classes: number of training identities (heads and centers).
+        mining: triplet mining, one of `MINING` (triplet loss only).
+        mining_scope: `"global"` mines on the all-gathered global batch, `"replica"` on
+            each replica's shard (tensorflow-addons' behaviour under MirroredStrategy).
+        triplet_margin: triplet margin α.
+        distance_metric: triplet distance (`"L2"`, `"squared-L2"`, `"angular"`).
+        head_kwargs: keyword arguments for the margin head (e.g. `{"scale": 16.0}`).
+        center_weight: λ in softmax + λ·center (center loss only).
+        center_alpha: center update rate α (center loss only).
+
+    Call arguments:
+        embeddings: float32 [b, D] unit embeddings of this replica's shard.
+        labels: int [b] identity labels.
+        features: optional float [b, D] unnormalised backbone features; softmax, center
+            and SphereFace use them instead of the unit embeddings when given.
+        global_labels: optional int [N·b] labels of the whole global batch in replica
+            order (the host knows them; saves a collective for global mining).
+        training: passed to the center layer (updates centers when True).
+
+    Returns `(loss, stats)`: a float32 scalar and a dict of float32/int32 scalars
+    (`positive_pairs`, `active_fraction` for triplet; `accuracy` for heads).
+    """
+
+    def __init__(
+        self,
+        loss,
+        num_classes,
+        mining="semihard",
+        mining_scope="global",
+        triplet_margin=0.2,
+        distance_metric="squared-L2",
+        head_kwargs=None,
+        center_weight=0.01,
+        center_alpha=0.5,
+    ):
+        super().__init__(name="objective")
+        if loss not in LOSSES:
+            raise ValueError(f"`loss` must be one of {LOSSES}. Received: loss={loss!r}")
+        if mining not in MINING:
+            raise ValueError(f"`mining` must be one of {MINING}. Received: mining={mining!r}")
+        if mining_scope not in MINING_SCOPES:
+            raise ValueError(
+                f"`mining_scope` must be one of {MINING_SCOPES}. "
+                f"Received: mining_scope={mining_scope!r}"
+            )
+        if loss != "triplet" and (not isinstance(num_classes, int) or num_classes < 2):
+            raise ValueError(
+                f"`num_classes` must be an int >= 2 for loss={loss!r}. "
+                f"Received: num_classes={num_classes!r}"
+            )
+        if center_weight < 0:
+            raise ValueError(f"`center_weight` must be >= 0. Received: {center_weight}")
+        self.loss = loss
+        self.num_classes = num_classes
+        self.mining = mining
+        self.mining_scope = mining_scope
+        self.triplet_margin = triplet_margin
+        self.distance_metric = distance_metric
+        self.head_kwargs = dict(head_kwargs or {})
+        self.center_weight = center_weight
+        self.center_alpha = center_alpha
+        self.head = None
+        self.center = None
+        if loss in ("softmax", "center"):
+            # Float32 logits even under mixed_float16: softmax of large logits overflows.
+            self.head = keras.layers.Dense(num_classes, dtype="float32", name="softmax_head")
+        elif loss in MARGIN_HEADS:
+            from tfface import layers
+
+            cls = getattr(layers, MARGIN_HEADS[loss])
+            self.head = cls(num_classes, dtype="float32", **self.head_kwargs)
+        if loss == "center":
+            from tfface import layers
+
+            self.center = layers.CenterLoss(
+                num_classes, alpha=center_alpha, dtype="float32", name="center_loss"
+            )
+
+    def build(self, embedding_dim):
+        """Creates head and center variables (call inside `strategy.scope()`)."""
+        if self.head is not None and not self.head.built:
+            emb = keras.ops.zeros((2, embedding_dim), "float32")
+            lab = keras.ops.zeros((2,), "int64")
+            if self.loss in MARGIN_HEADS:
+                self.head([emb, lab])
+            else:
+                self.head(emb)
+        if self.center is not None and not self.center.built:
+            self.center.build([(None, embedding_dim), (None,)])
+
+    @property
+    def layers(self):
+        return [layer for layer in (self.head, self.center) if layer is not None]
+
+    @property
+    def trainable_weights(self):
+        return [w for layer in self.layers for w in layer.trainable_weights]
+
+    def __call__(self, embeddings, labels, training=True, global_labels=None, features=None):
+        embeddings = tf.cast(embeddings, tf.float32)
+        if self.loss == "triplet":
+            ctx = tf.distribute.get_replica_context()
+            if self.mining_scope == "global" and ctx is not None and ctx.num_replicas_in_sync > 1:
+                embeddings = all_gather_with_gradient(embeddings)
+                if global_labels is None:
+                    # Ordered after the embedding gather: two collectives in flight at once
+                    # can pair up differently on each replica and abort.
+                    with tf.control_dependencies([embeddings]):
+                        labels = ctx.all_gather(tf.identity(labels), axis=0)
+                else:
+                    labels = global_labels
+            loss, stats = _triplet_fn(self.mining)(
+                labels,
+                embeddings,
+                margin=self.triplet_margin,
+                distance_metric=self.distance_metric,
+                return_stats=True,
+            )
+            return tf.cast(loss, tf.float32), dict(stats)
+        if self.loss in RAW_FEATURE_LOSSES and features is not None:
+            # Their logits scale with ‖x‖ (or centers live in feature space): on unit
+            # vectors the softmax could never become confident.
+            embeddings = tf.cast(features, tf.float32)
+        if self.loss in MARGIN_HEADS:
+            logits = self.head([embeddings, labels], training=training)
+        else:
+            logits = self.head(embeddings, training=training)
+        logits = tf.cast(logits, tf.float32)
+        ce = tf.reduce_mean(
+            keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        )
+        correct = tf.equal(tf.argmax(logits, axis=-1), tf.cast(labels, tf.int64))
+        stats = {"accuracy": tf.reduce_mean(tf.cast(correct, tf.float32))}
+        if self.center is None:
+            return ce, stats
+        center = tf.cast(self.center([embeddings, labels], training=training), tf.float32)
+        stats["center_loss"] = center
+        return ce + self.center_weight * center, stats
