@@ -4,7 +4,7 @@ from keras import ops
 
 from tfface.api_export import tfface_export
 from tfface.losses import mining
-from tfface.losses.triplet_loss_base import TripletLossBase
+from tfface.losses.triplet_loss_base import SoftTripletLossBase
 
 
 def triplet_batch_all_loss(
@@ -99,7 +99,7 @@ def _soft_total(dist, positive, negative):
 
 
 @tfface_export("tfface.losses.TripletBatchAllLoss")
-class TripletBatchAllLoss(TripletLossBase):
+class TripletBatchAllLoss(SoftTripletLossBase):
     """Batch-all triplet loss: the mean over every active valid triplet in the batch.
 
     Args:
@@ -126,17 +126,3 @@ class TripletBatchAllLoss(TripletLossBase):
     """
 
     loss_fn = staticmethod(triplet_batch_all_loss)
-
-    def __init__(self, margin=1.0, soft=False, distance_metric="L2", name=None, **kwargs):
-        if not isinstance(soft, bool):
-            raise ValueError(f"`soft` must be a bool. Received: soft={soft!r}")
-        super().__init__(margin=margin, distance_metric=distance_metric, name=name, **kwargs)
-        self.soft = soft
-
-    def _fn_kwargs(self):
-        return dict(super()._fn_kwargs(), soft=self.soft)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"soft": self.soft})
-        return config

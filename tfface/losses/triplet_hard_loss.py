@@ -5,7 +5,7 @@ from keras import ops
 
 from tfface.api_export import tfface_export
 from tfface.losses import mining
-from tfface.losses.triplet_loss_base import TripletLossBase
+from tfface.losses.triplet_loss_base import SoftTripletLossBase
 
 
 def triplet_hard_loss(
@@ -57,7 +57,7 @@ def triplet_hard_loss(
 
 
 @tfface_export("tfface.losses.TripletHardLoss")
-class TripletHardLoss(TripletLossBase):
+class TripletHardLoss(SoftTripletLossBase):
     """Batch-hard triplet loss: hardest positive and hardest negative of every anchor.
 
     Anchors without a positive in the batch are left out of the mean (tfa counts them).
@@ -87,17 +87,3 @@ class TripletHardLoss(TripletLossBase):
     """
 
     loss_fn = staticmethod(triplet_hard_loss)
-
-    def __init__(self, margin=1.0, soft=False, distance_metric="L2", name=None, **kwargs):
-        if not isinstance(soft, bool):
-            raise ValueError(f"`soft` must be a bool. Received: soft={soft!r}")
-        super().__init__(margin=margin, distance_metric=distance_metric, name=name, **kwargs)
-        self.soft = soft
-
-    def _fn_kwargs(self):
-        return dict(super()._fn_kwargs(), soft=self.soft)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"soft": self.soft})
-        return config

@@ -51,3 +51,21 @@ class TripletLossBase(keras.losses.Loss):
             }
         )
         return config
+
+
+class SoftTripletLossBase(TripletLossBase):
+    """A triplet loss with tfa's `soft` option: log(1 + exp(·)) in place of the hinge."""
+
+    def __init__(self, margin=1.0, soft=False, distance_metric="L2", name=None, **kwargs):
+        if not isinstance(soft, bool):
+            raise ValueError(f"`soft` must be a bool. Received: soft={soft!r}")
+        super().__init__(margin=margin, distance_metric=distance_metric, name=name, **kwargs)
+        self.soft = soft
+
+    def _fn_kwargs(self):
+        return dict(super()._fn_kwargs(), soft=self.soft)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"soft": self.soft})
+        return config
