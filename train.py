@@ -4,7 +4,7 @@
     python train.py --flagfile=experiments/arcface_synthetic.cfg
 
 Flags are absl flags; experiments/*.cfg are flagfiles whose comment lines give the command
-and the result measured. See notes/training.md (README section) for the flag table.
+and the result measured. See README.md (Training) for the flag table.
 """
 
 import os
@@ -22,7 +22,7 @@ from tfface.training.schedules import OPTIMIZERS
 from tfface.training.schedules import SCHEDULES
 from tfface.training.strategy import STRATEGIES
 
-# Per-loss defaults, chosen by measurement on the synthetic faces (notes/training.md):
+# Per-loss defaults, chosen by measurement on the synthetic faces (BENCHMARKS.md, per-loss table):
 # scale s and margin m suited to ~10^2–10^3 identities and 128-D embeddings; the papers' s=64 is
 # for 10^4–10^5 identities and saturates the softmax here.
 HEAD_DEFAULTS = {
@@ -36,7 +36,7 @@ DEFAULT_STEPS = 300
 # Classification heads learn one weight vector per identity, so each identity must come
 # back many times in DEFAULT_STEPS batches: 300 steps × 32 identities over 200 identities
 # is ~48 visits each (over the 10,000 default identities it would be ~1). Measured for
-# ArcFace: synthetic:200 0.818 vs synthetic:500 0.723 held-out accuracy (notes/training.md).
+# ArcFace: synthetic:200 0.818 vs synthetic:500 0.723 held-out accuracy (BENCHMARKS.md).
 # Triplet losses have no per-identity weights and profit from more identities.
 DEFAULT_DATA = {"triplet": "synthetic"}
 DEFAULT_HEAD_DATA = "synthetic:200"
@@ -86,7 +86,11 @@ flags.DEFINE_float("weight_decay", 0.0, "Decoupled weight decay.")
 flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
 flags.DEFINE_bool("mixed_precision", False, "mixed_float16 with loss scaling (logits float32).")
 flags.DEFINE_enum("strategy", "auto", STRATEGIES, "tf.distribute strategy.")
-flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard, reports (default runs/<loss>).")
+flags.DEFINE_string(
+    "model_dir",
+    None,
+    "Checkpoints, TensorBoard, reports (default runs/<loss>, runs/triplet-<mining> for triplet).",
+)
 flags.DEFINE_string("export_dir", None, "SavedModel base dir (default <model_dir>/export).")
 flags.DEFINE_bool("export", True, "Export a SavedModel at the end.")
 flags.DEFINE_integer("checkpoint_every", 100, "Save a checkpoint every N steps (and at the end).")

@@ -207,7 +207,7 @@ def _warp_and_colour(images, inv_scale, mirror, tx, ty, colour, interpolation):
     # output column x reads source columns x0(x), x1(x). Gathering whole rows is a memcpy
     # (~6 µs per 112×112 uint8 image); the column taps and the blend run as one XLA-fused
     # loop, the colour transform and clip as another. Together they measured ~5× less CPU
-    # than crop_and_resize + unfused colour ops (see notes/synthetic.md, BUILD_NOTES).
+    # than crop_and_resize + unfused colour ops (see BUILD_NOTES.md, Data).
     rows, row_w = _axis_taps(tf.shape(images)[1], inv_scale, ty, interpolation)
     cols, col_w = _axis_taps(tf.shape(images)[2], inv_scale * mirror, tx, interpolation)
     gathered = [tf.gather(images, r, axis=1, batch_dims=1) for r in rows]

@@ -52,7 +52,7 @@ class _ServingModule(tf.Module):
         # The backing tf.Variables, not the Keras variable wrappers: with the wrappers the
         # SavedModel still loads through `tf.saved_model.load`, but the session-based
         # loader that TF Serving and `saved_model_cli run` use fails with "Could not find
-        # variable dense/bias" (see notes/export.md). `.value` is read outside any autocast
+        # variable dense/bias" (see BUILD_NOTES.md, Export). `.value` is read outside any autocast
         # scope, so it is the variable itself, never a cast copy.
         self.model_variables = [_backing_variable(v) for v in model.variables]
         self.threshold = None

@@ -22,7 +22,7 @@ from tfface.training.schedules import make_optimizer
 from tfface.training.strategy import is_chief
 from tfface.training.strategy import make_strategy
 
-# Test-only hook (documented in notes/training.md): poison the batch of this step with NaN
+# Test-only hook (documented in BUILD_NOTES.md): poison the batch of this step with NaN
 # so tests can check the NaN policy through the real loss path. Not a flag on purpose.
 NAN_TEST_HOOK_ENV = "TFFACE_TESTING_NAN_AT_STEP"
 
