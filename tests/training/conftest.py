@@ -50,3 +50,28 @@ def make_data():
         )
 
     return make
+
+
+def multi_worker_case(model_dir):
+    """Data and config shared by the two-worker run and its one-device reference, so the
+    two sides of that comparison cannot drift apart."""
+    from tfface.training.config import TrainConfig
+
+    data = FixedData(fixed_batches(3, 4, 3, 8, 8, seed=0), 8)
+    config = TrainConfig(
+        loss="triplet",
+        mining="semihard",
+        mining_scope="global",
+        triplet_margin=0.5,
+        steps=3,
+        image_size=8,
+        embedding_dim=8,
+        identities_per_batch=4,
+        images_per_identity=3,
+        model_dir=model_dir,
+        optimizer="sgd",
+        learning_rate=0.05,
+        lr_schedule="constant",
+        log_every=1,
+    )
+    return data, config

@@ -22,29 +22,11 @@ def main(tf_config, out_path, model_dir):
     strategy = make_strategy("multi_worker")
     import numpy as np
 
-    from tests.training.conftest import FixedData
-    from tests.training.conftest import fixed_batches
+    from tests.training.conftest import multi_worker_case
     from tests.training.conftest import tiny_model
-    from tfface.training.config import TrainConfig
     from tfface.training.trainer import Trainer
 
-    data = FixedData(fixed_batches(3, 4, 3, 8, 8, seed=0), 8)
-    config = TrainConfig(
-        loss="triplet",
-        mining="semihard",
-        mining_scope="global",
-        triplet_margin=0.5,
-        steps=3,
-        image_size=8,
-        embedding_dim=8,
-        identities_per_batch=4,
-        images_per_identity=3,
-        model_dir=model_dir,
-        optimizer="sgd",
-        learning_rate=0.05,
-        lr_schedule="constant",
-        log_every=1,
-    )
+    data, config = multi_worker_case(model_dir)
     trainer = Trainer(config, strategy=strategy, model=tiny_model, dataset=data)
     losses = []
     for images, labels in data:

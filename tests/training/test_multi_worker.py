@@ -10,10 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.training.conftest import FixedData
-from tests.training.conftest import fixed_batches
+from tests.training.conftest import multi_worker_case
 from tests.training.conftest import tiny_model
-from tfface.training.config import TrainConfig
 from tfface.training.trainer import Trainer
 
 WORKER = os.path.join(os.path.dirname(__file__), "multi_worker_main.py")
@@ -65,22 +63,7 @@ def test_two_workers_train_like_one_device(tmp_path):
         np.testing.assert_allclose(w0[key], w1[key], atol=1e-6)
 
     # The same global batches on one device give the same losses and weights.
-    data = FixedData(fixed_batches(3, 4, 3, 8, 8, seed=0), 8)
-    config = TrainConfig(
-        loss="triplet",
-        mining="semihard",
-        mining_scope="global",
-        triplet_margin=0.5,
-        steps=3,
-        image_size=8,
-        embedding_dim=8,
-        identities_per_batch=4,
-        images_per_identity=3,
-        model_dir=str(tmp_path / "single"),
-        optimizer="sgd",
-        learning_rate=0.05,
-        lr_schedule="constant",
-    )
+    data, config = multi_worker_case(str(tmp_path / "single"))
     trainer = Trainer(
         config, strategy=tf.distribute.OneDeviceStrategy("/cpu:0"), model=tiny_model, dataset=data
     )
