@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfface.data.synthetic import ARCFACE_TEMPLATE_112
+from tfface.align import ARCFACE_TEMPLATE_112
 from tfface.data.synthetic import HELDOUT_ID_OFFSET
 from tfface.data.synthetic import SyntheticFaces
 from tfface.data.synthetic import SyntheticSource

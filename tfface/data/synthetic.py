@@ -29,18 +29,6 @@ from tfface.data.source import Source
 
 HELDOUT_ID_OFFSET = 10**6
 
-# ArcFace 112×112 five-point template (reference.md, "Alignment").
-ARCFACE_TEMPLATE_112 = np.array(
-    [
-        [38.2946, 51.6963],
-        [73.5318, 51.5014],
-        [56.0252, 71.7366],
-        [41.5493, 92.3655],
-        [70.7299, 92.2041],
-    ],
-    dtype=np.float32,
-)
-
 # Face-frame origin in normalised image coordinates: the template points are expressed
 # relative to it, so pose (roll, scale, shift) is a similarity transform about this point.
 _ORIGIN = np.array([0.5, 0.6], dtype=np.float32)
