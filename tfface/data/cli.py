@@ -88,21 +88,32 @@ def cmd_inspect(args):
     return 0
 
 
-def cmd_convert(args):
-    source = _load(args.src, args)
-    if args.decode:
-        _decode_pass(source)
-    bar, update = _progress(f"write {args.dst}", source.num_examples)
+def _write_with_progress(examples, dst, num_shards, desc, total):
+    """Writes `examples` to the `dst` spec, advancing a progress bar per example."""
+    bar, update = _progress(desc, total)
 
     def tracked():
-        for example in iter_examples(source, sort_by_label=True):
+        for example in examples:
             update(1)
             yield example
 
     try:
-        n = write(tracked(), args.dst, num_shards=args.num_shards)
+        return write(tracked(), dst, num_shards=num_shards)
     finally:
         bar.close()
+
+
+def cmd_convert(args):
+    source = _load(args.src, args)
+    if args.decode:
+        _decode_pass(source)
+    n = _write_with_progress(
+        iter_examples(source, sort_by_label=True),
+        args.dst,
+        args.num_shards,
+        f"write {args.dst}",
+        source.num_examples,
+    )
     print(f"wrote {n} images of {source.manifest.num_identities} identities to {args.dst}")
     report = getattr(source, "report", None)
     if report is not None:
@@ -131,19 +142,10 @@ def cmd_synth(args):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be >= 1. Received: {getattr(args, name)}")
     total = args.identities * args.images_per_identity
-    bar, update = _progress(f"synth {args.dst}", total)
-
-    def tracked():
-        for example in synthetic_examples(
-            args.identities, args.images_per_identity, args.image_size, args.seed, args.nuisance
-        ):
-            update(1)
-            yield example
-
-    try:
-        n = write(tracked(), args.dst, num_shards=args.num_shards)
-    finally:
-        bar.close()
+    examples = synthetic_examples(
+        args.identities, args.images_per_identity, args.image_size, args.seed, args.nuisance
+    )
+    n = _write_with_progress(examples, args.dst, args.num_shards, f"synth {args.dst}", total)
     print(f"wrote {n} synthetic images of {args.identities} identities to {args.dst}")
     return 0
 
