@@ -102,17 +102,35 @@ def test_fail_policy_exit_code(tmp_path, capsys):
     assert bad in err and "empty_file" in err
 
 
-def test_argument_errors(tmp_path, capsys):
-    assert (
-        main(
-            ["synth", f"folder:{tmp_path / 'x'}", "--identities", "0", "--images_per_identity", "1"]
-        )
-        == 1
-    )
-    assert "--identities must be >= 1" in capsys.readouterr().err
-    assert main(["inspect", "zip:/nowhere"]) == 1
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["synth", "folder:{tmp}/x", "--identities", "0"], "--identities=0"),
+        (["synth", "folder:{tmp}/x", "--images_per_identity", "-1"], "--images_per_identity=-1"),
+        (["synth", "folder:{tmp}/x", "--num_shards", "0"], "--num_shards=0"),
+        (["synth", "tfds:mnist"], "Unknown data spec 'tfds:mnist'"),
+        (["inspect", "zip:/nowhere"], "Unknown data spec 'zip:/nowhere'"),
+        (["inspect", "folder:{tmp}/missing"], "is not a directory"),
+        (["convert", "rec:{tmp}/missing", "folder:{tmp}/y"], "missing.rec' does not exist"),
+        (["convert", "folder:{tmp}", "folder:{tmp}"], "non-empty folder"),
+        (["inspect"], "required: spec"),
+    ],
+)
+def test_flag_and_spec_errors_exit_2_before_any_work(tmp_path, capsys, argv, message):
+    (tmp_path / "sub").mkdir()
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_synth_defaults_are_shown_in_help(capsys):
     with pytest.raises(SystemExit):
-        main(["inspect"])
+        main(["synth", "--help"])
+    out = capsys.readouterr().out
+    assert "(default: 1000)" in out and "(default: 20)" in out
 
 
 @pytest.mark.slow  # two fresh interpreters importing TensorFlow: ~30 s on 2 shared cores

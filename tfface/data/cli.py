@@ -3,7 +3,11 @@
 python -m tfface.data inspect folder:/data/lfw --report lfw_report.json
 python -m tfface.data convert folder:/data/lfw rec:/data/lfw_rec
 python -m tfface.data convert rec:/data/faces_emore/train tfrecord:/data/ms1m/train --num_shards 64
+python -m tfface.data inspect tfrecord:/data/ms1m/train     # the spec a writer got reads it back
 python -m tfface.data synth folder:/tmp/faces --identities 100 --images_per_identity 10
+
+Flag and spec errors exit 2 before any data is read; bad data under --on_bad_image=fail
+exits 1.
 """
 
 import argparse
@@ -15,10 +19,17 @@ import tqdm
 
 from tfface.data.bad_input import BadInputError
 from tfface.data.bad_input import BadInputReport
+from tfface.data.loader import check_spec
+from tfface.data.loader import check_writable
 from tfface.data.loader import encode_image
 from tfface.data.loader import iter_examples
 from tfface.data.loader import load
 from tfface.data.loader import write
+
+# `synth` defaults: the first 1,000 identities of the `synthetic` training spec, 20 images
+# each (SyntheticSource's images_per_identity), ~20k JPEGs: enough to train on, quick to write.
+SYNTH_IDENTITIES = 1000
+SYNTH_IMAGES_PER_IDENTITY = 20
 
 
 def _progress(desc, total=None):
@@ -115,6 +126,7 @@ def cmd_convert(args):
         source.num_examples,
     )
     print(f"wrote {n} images of {source.manifest.num_identities} identities to {args.dst}")
+    _print_read_back(args.dst)
     report = getattr(source, "report", None)
     if report is not None:
         print(report.summary())
@@ -137,16 +149,20 @@ def synthetic_examples(identities, images_per_identity, image_size, seed, nuisan
             yield encode_image(image), int(label), f"synthetic_{label:06d}"
 
 
+def _print_read_back(dst):
+    """Prints the spec that reads `dst` back, after checking that it does."""
+    check_spec(dst)
+    print(f"read it back with the spec {dst} (python -m tfface.data inspect {dst})")
+
+
 def cmd_synth(args):
-    for name in ("identities", "images_per_identity"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name} must be >= 1. Received: {getattr(args, name)}")
     total = args.identities * args.images_per_identity
     examples = synthetic_examples(
         args.identities, args.images_per_identity, args.image_size, args.seed, args.nuisance
     )
     n = _write_with_progress(examples, args.dst, args.num_shards, f"synth {args.dst}", total)
     print(f"wrote {n} synthetic images of {args.identities} identities to {args.dst}")
+    _print_read_back(args.dst)
     return 0
 
 
@@ -178,20 +194,53 @@ def build_parser():
     p.add_argument("--decode", action="store_true", help="full decode pass before writing")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("synth", help="write synthetic faces (tfface.data.synthetic)")
+    p = sub.add_parser(
+        "synth",
+        help="write synthetic faces (tfface.data.synthetic)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("dst", help="folder:PATH, tfrecord:PREFIX or rec:PATH")
-    p.add_argument("--identities", type=int, required=True)
-    p.add_argument("--images_per_identity", type=int, required=True)
-    p.add_argument("--image_size", type=int, default=112)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--nuisance", type=float, default=1.0)
-    p.add_argument("--num_shards", type=int, default=1)
+    p.add_argument("--identities", type=int, default=SYNTH_IDENTITIES, help="identities")
+    p.add_argument(
+        "--images_per_identity",
+        type=int,
+        default=SYNTH_IMAGES_PER_IDENTITY,
+        help="images of each identity",
+    )
+    p.add_argument("--image_size", type=int, default=112, help="image height and width")
+    p.add_argument("--seed", type=int, default=0, help="synthetic world seed")
+    p.add_argument("--nuisance", type=float, default=1.0, help="pose/light/noise strength")
+    p.add_argument("--num_shards", type=int, default=1, help="tfrecord: number of shards")
     p.set_defaults(func=cmd_synth)
     return parser
 
 
+def _check_args(parser, args):
+    """Flag and spec errors, before anything is read or written (argparse exits 2)."""
+    specs = {"inspect": ("spec",), "convert": ("src", "dst"), "synth": ("dst",)}[args.command]
+    for flag in specs:
+        spec = getattr(args, flag)
+        try:
+            if flag == "dst":
+                check_writable(spec)
+            else:
+                check_spec(spec)
+        except ValueError as e:
+            parser.error(f"{flag}: {e}")
+    positive = ["image_size", "num_shards", "identities", "images_per_identity"]
+    for name in positive:
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be >= 1. Received: --{name}={value}")
+    max_pixels = getattr(args, "max_pixels", None)
+    if max_pixels is not None and not max_pixels > 0:
+        parser.error(f"--max_pixels must be > 0. Received: --max_pixels={max_pixels}")
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, args)
     try:
         return args.func(args)
     except (BadInputError, ValueError) as e:

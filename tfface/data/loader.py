@@ -1,12 +1,13 @@
 """`load(spec)`: one spec string → a `Source`; `write(examples, spec)`: the reverse.
 
-Spec strings are written the same way in Python, the CLI and train.py:
+Spec strings are written the same way in Python, the CLI and train.py, and the spec a
+writer was given is the spec that reads its output back:
 
 | spec            | source                                                         |
 |-----------------|----------------------------------------------------------------|
 | `synthetic`     | procedural faces (`tfface.data.synthetic`); `synthetic:N` = N identities |
 | `folder:PATH`   | identity folders `PATH/<identity>/<image>`                     |
-| `tfrecord:GLOB` | TFRecord shards of `tf.train.Example` (reading); `tfrecord:PREFIX` (writing) |
+| `tfrecord:GLOB` | TFRecord shards of `tf.train.Example`; or the `PREFIX` they were written with |
 | `rec:PATH`      | MXNet RecordIO `PATH.rec` + `PATH.idx`                         |
 | `tfds:NAME`     | a prepared tensorflow-datasets split (`data_dir=`, `split=`)   |
 """
@@ -38,6 +39,36 @@ def parse_spec(spec, kinds=KINDS):
     return kind, arg
 
 
+def check_spec(spec):
+    """(kind, argument) of a spec whose files exist; raises ValueError naming the spec.
+
+    A cheap check before any expensive work (train.py, the CLI): it looks only at paths,
+    never at image bytes. Every spec `write` accepts is, once written, a spec that passes
+    here and that `load` reads back.
+    """
+    kind, arg = parse_spec(spec)
+    if kind == "synthetic":
+        if arg and (not arg.isdigit() or int(arg) < 1):
+            raise ValueError(f"'synthetic:N' needs a positive integer N. Received: {spec!r}")
+    elif kind == "folder":
+        if not os.path.isdir(arg):
+            raise ValueError(f"Data spec {spec!r}: {arg!r} is not a directory.")
+    elif kind == "tfrecord":
+        from tfface.data.tfrecord import shard_files
+
+        try:
+            shard_files(arg)
+        except ValueError as e:
+            raise ValueError(f"Data spec {spec!r}: {e}") from None
+    elif kind == "rec":
+        from tfface.data.recordio import rec_paths
+
+        missing = [p for p in rec_paths(arg) if not os.path.isfile(p)]
+        if missing:
+            raise ValueError(f"Data spec {spec!r}: {missing[0]!r} does not exist.")
+    return kind, arg
+
+
 def load(spec, on_bad_image="skip", **kwargs):
     """Returns the `Source` named by `spec` (see the module docstring).
 
@@ -56,19 +87,14 @@ def load(spec, on_bad_image="skip", **kwargs):
     >>> source.report.summary()  # doctest: +SKIP
     """
     check_on_bad_image(on_bad_image)
-    kind, arg = parse_spec(spec)
+    kind, arg = check_spec(spec)
     if kind == "synthetic":
-        from tfface.data import synthetic
+        from tfface.data.synthetic import SyntheticSource
 
-        source_cls = getattr(synthetic, "SyntheticSource", None)
-        if source_cls is None:
-            raise ValueError("`synthetic` sources need tfface.data.synthetic.SyntheticSource.")
         if arg:
-            if not arg.isdigit() or int(arg) < 1:
-                raise ValueError(f"'synthetic:N' needs a positive integer N. Received: {spec!r}")
             kwargs.setdefault("num_identities", int(arg))
         kwargs.pop("progress", None)
-        return source_cls(**kwargs)
+        return SyntheticSource(**kwargs)
     if kind == "folder":
         from tfface.data.folder import FolderSource
 
@@ -148,6 +174,25 @@ def write_folder(examples, root):
     return sum(counts.values())
 
 
+def check_writable(spec):
+    """(kind, argument) of a `folder:`, `tfrecord:` or `rec:` spec with nothing to overwrite."""
+    kind, arg = parse_spec(spec, WRITABLE_KINDS)
+    if kind == "folder":
+        if os.path.exists(arg) and (not os.path.isdir(arg) or os.listdir(arg)):
+            raise ValueError(f"Refusing to write into non-empty folder {arg!r}.")
+    elif kind == "tfrecord":
+        existing = glob.glob(glob.escape(arg) + "-*-of-*.tfrecord")
+        existing += [p for p in [arg + ".manifest.json"] if os.path.exists(p)]
+        if existing:
+            raise ValueError(f"Refusing to overwrite existing shards, e.g. {existing[0]!r}.")
+    else:
+        from tfface.data.recordio import rec_paths
+
+        if os.path.exists(rec_paths(arg)[0]):
+            raise ValueError(f"Refusing to overwrite existing {rec_paths(arg)[0]!r}.")
+    return kind, arg
+
+
 def write(examples, spec, num_shards=1):
     """Writes (encoded bytes, label, identity) examples to `folder:`, `tfrecord:` or `rec:`.
 
@@ -155,15 +200,11 @@ def write(examples, spec, num_shards=1):
     `rec:PATH` writes `PATH.rec`, `PATH.idx` (insightface layout) and needs examples grouped
     by label. Returns the number of examples written.
     """
-    kind, arg = parse_spec(spec, WRITABLE_KINDS)
+    kind, arg = check_writable(spec)
     if kind == "folder":
         return write_folder(examples, arg)
     if kind == "tfrecord":
         from tfface.data.tfrecord import write_tfrecords
-
-        existing = glob.glob(glob.escape(arg) + "-*-of-*.tfrecord")
-        if existing:
-            raise ValueError(f"Refusing to overwrite existing shards, e.g. {existing[0]!r}.")
 
         count = [0]
 
@@ -174,10 +215,7 @@ def write(examples, spec, num_shards=1):
 
         write_tfrecords(counted(), arg, num_shards)
         return count[0]
-    from tfface.data.recordio import rec_paths
     from tfface.data.recordio import write_rec
 
-    if os.path.exists(rec_paths(arg)[0]):
-        raise ValueError(f"Refusing to overwrite existing {rec_paths(arg)[0]!r}.")
     os.makedirs(os.path.dirname(os.path.abspath(arg)), exist_ok=True)
     return write_rec(examples, arg)

@@ -133,6 +133,38 @@ def write_tfrecords(examples, out_prefix, num_shards=1):
     return paths
 
 
+def shard_files(pattern):
+    """The shard files a `tfrecord:` spec names, sorted; raises ValueError when none.
+
+    `pattern` is what `write_tfrecords` was given (`PREFIX`: the shards its
+    `PREFIX.manifest.json` lists, or else `PREFIX-*-of-*.tfrecord`), or a glob of shard
+    files; our writer's sidecars (`.idx`, `.labels.npy`, `.json`) are never shards.
+    """
+    manifest_path = pattern + ".manifest.json"
+    if os.path.isfile(manifest_path):
+        with open(manifest_path) as f:
+            shards = json.load(f).get("shards", [])
+        parent = os.path.dirname(pattern)
+        files = [os.path.join(parent, shard["file"]) for shard in shards]
+        missing = [p for p in files if not os.path.isfile(p)]
+        if missing:
+            raise ValueError(
+                f"{manifest_path} lists {len(files)} shards but {len(missing)} are missing, "
+                f"e.g. {missing[0]!r}."
+            )
+        if files:
+            return files
+    files = [p for p in glob.glob(pattern) if not p.endswith(_SIDECARS) and os.path.isfile(p)]
+    if not files:
+        files = glob.glob(glob.escape(pattern) + "-*-of-*.tfrecord")
+    if not files:
+        raise ValueError(
+            f"No TFRecord shard matches {pattern!r}: expected a glob of shard files or the "
+            "PREFIX a writer was given (PREFIX-00000-of-0000N.tfrecord, PREFIX.manifest.json)."
+        )
+    return sorted(files)
+
+
 def scan_shard(fd, file_size, path, report):
     """[(offset, data_length)] of every record whose framing is intact.
 
@@ -212,8 +244,8 @@ class TFRecordSource(EncodedSource):
     one `tf.numpy_function` call and parsed with `tf.io.parse_example`.
 
     Args:
-        pattern: a glob of shard files (`.idx`, `.labels.npy`, `.json` sidecars are
-            ignored) or a list of paths.
+        pattern: the PREFIX `write_tfrecords` was given, a glob of shard files (`.idx`,
+            `.labels.npy`, `.json` sidecars are ignored) or a list of paths.
         on_bad_image: "skip" or "fail".
         image_size: None or S (resize to S×S when decoding).
         max_pixels: header-checked size limit.
@@ -244,13 +276,11 @@ class TFRecordSource(EncodedSource):
         validate_image_args(max_pixels, image_size)  # before a long scan
         if isinstance(pattern, (list, tuple)):
             files = list(pattern)
+            if not files:
+                raise ValueError("`pattern` must name at least one TFRecord shard. Received: []")
         else:
-            files = sorted(
-                p for p in glob.glob(pattern) if not p.endswith(_SIDECARS) and os.path.isfile(p)
-            )
+            files = shard_files(pattern)
         name = name or f"tfrecord:{pattern}"
-        if not files:
-            raise ValueError(f"No TFRecord shard matches {pattern!r}.")
         self.files = files
         self.image_key = image_key
         report = BadInputReport(name, on_bad_image)
