@@ -60,6 +60,26 @@ class ArcFaceTest(HeadChecks, TestCase):
         target = np.asarray(head([x, np.zeros(len(degrees), "int64")]))[:, 0]
         self.assertTrue(np.all(np.diff(target) < 0), np.diff(target).max())
 
+    def test_fallback_jumps_down_at_pi_minus_margin(self):
+        """The fallback is monotone, not continuous (issue 7, defect 7).
+
+        Just below θ = π − m the target is s · cos(θ + m) → s · cos π = −64; just above it
+        the fallback gives s · (cos(π − m) − m · sin(π − m)) = 64 · (−cos m − m · sin m)
+        = 64 · (−0.8775826 − 0.2397128) = −71.5069: a drop of 7.5069 logits, one-sided.
+        """
+        m, s, eps = 0.5, 64.0, 1e-3
+        head = ArcFace(num_classes=2, scale=s, margin=m)
+        theta = math.pi - m
+        x = at_angles(head, np.degrees([theta - eps, theta + eps]))
+        below, above = np.asarray(head([x, np.zeros(2, "int64")]))[:, 0]
+        jump = s * (math.cos(m) + m * math.sin(m) - 1.0)
+        self.assertAllClose(jump, 7.5069, atol=1e-3)
+        # Within eps of θ = π − m each side moves by at most s · eps; the gap is the jump.
+        self.assertAllClose(below, -s, atol=s * eps)
+        self.assertAllClose(above, -s * (math.cos(m) + m * math.sin(m)), atol=s * eps)
+        self.assertAllClose(below - above, jump, atol=2 * s * eps)
+        self.assertGreater(below, above)
+
     def test_zero_margin_is_normface(self):
         x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
         head = ArcFace(num_classes=5, margin=0.0)
