@@ -1,0 +1,143 @@
+"""The in-memory copy of an embedded gallery that searches run on.
+
+It mirrors the SQLite store: new rows committed by any process are appended at the next
+search (one small query when nothing changed), and a remove or rename anywhere rebuilds
+it. Identity search on top of a row index:
+- `by="max"`: an identity's score is its best-matching embedding. The top `k * c` rows
+  (c = the largest number of embeddings of one identity) always contain the best row of
+  each of the top-k identities, so de-duplicating them in order is exact.
+- `by="mean"`: an identity's score is the mean cosine similarity to its embeddings, which
+  equals the probe's dot product with the mean of its (unit) embeddings: one row per
+  identity, searched the same way.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tfface.gallery import exact_search
+
+
+class ExactRowIndex:
+    """Row top-k by exact chunked matrix products (see `exact_search`)."""
+
+    exact = True
+
+    def __init__(self, dtype="float32", chunk_rows=None, probe_batch=None):
+        if dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"dtype must be 'float32' or 'bfloat16'. Received: dtype={dtype!r}")
+        self.dtype = dtype
+        self.chunk_rows = chunk_rows or exact_search.DEFAULT_CHUNK_ROWS
+        self.probe_batch = probe_batch or exact_search.DEFAULT_PROBE_BATCH
+        self._matrix = None
+
+    def build(self, vectors):
+        self._matrix = tf.constant(vectors, dtype=self.dtype)
+
+    def add(self, vectors):
+        new = tf.constant(vectors, dtype=self.dtype)
+        self._matrix = new if self._matrix is None else tf.concat([self._matrix, new], 0)
+
+    def top_k(self, probes, k):
+        return exact_search.exact_top_k(
+            probes,
+            self._matrix,
+            k,
+            chunk_rows=self.chunk_rows,
+            probe_batch=self.probe_batch,
+        )
+
+
+class VectorCache:
+    """Mirror of `store` with identity search. `index_factory()` makes a row index."""
+
+    def __init__(self, store, dim, index_factory):
+        self.store = store
+        self.dim = dim
+        self.index_factory = index_factory
+        self._generation = None
+        self._index = None
+        self._mean_index = None
+
+    def refresh(self):
+        generation, reset = self.store.generations()
+        if self._generation is not None and generation == self._generation:
+            return
+        if self._generation is None or reset > self._generation:
+            self._load(after_row=0)
+        else:
+            self._load(after_row=self._last_row)
+        self._generation = generation
+
+    def _load(self, after_row):
+        full = after_row == 0
+        if full:
+            self._names = {}
+            self._last_row = 0
+            self._last_identity = 0
+            self._owners = np.zeros((0,), np.int64)
+            self._index = self.index_factory()
+            self._vectors_seen = 0
+        for identity, name in self.store.names(self._last_identity):
+            self._names[identity] = name
+            self._last_identity = identity
+        owners, blocks = [], []
+        for ids, own, vecs in self.store.vectors(self.dim, after_id=after_row):
+            owners.append(own)
+            blocks.append(vecs)
+            self._last_row = int(ids[-1])
+        if blocks:
+            vecs = np.concatenate(blocks)
+            if full:
+                self._index.build(vecs)
+            else:
+                self._index.add(vecs)
+            self._owners = np.concatenate([self._owners, *owners])
+        self._mean_index = None
+        self._refresh_identity_table()
+
+    def _refresh_identity_table(self):
+        # Dense identity numbers 0..I-1 for the owners of rows, and the largest count.
+        self._identity_ids, self._dense_owner, counts = np.unique(
+            self._owners, return_inverse=True, return_counts=True
+        )
+        self._max_count = int(counts.max()) if counts.size else 0
+
+    def __len__(self):
+        return int(self._owners.shape[0])
+
+    def _mean_vectors(self):
+        # Mean of each identity's unit embeddings, rebuilt from the store on demand.
+        sums = np.zeros((len(self._identity_ids), self.dim), np.float64)
+        start = 0
+        for _, own, vecs in self.store.vectors(self.dim):
+            dense = self._dense_owner[start : start + len(own)]
+            np.add.at(sums, dense, vecs)
+            start += len(own)
+        counts = np.bincount(self._dense_owner, minlength=len(self._identity_ids))
+        return (sums / counts[:, None]).astype(np.float32)
+
+    def search(self, probes, k, by):
+        """Per probe, a list of (name, similarity) for the top-k identities."""
+        self.refresh()
+        if len(self) == 0:
+            return [[] for _ in range(len(probes))]
+        if by == "max":
+            sims, rows = self._index.top_k(probes, k * self._max_count)
+            owners = np.where(rows >= 0, self._dense_owner[np.maximum(rows, 0)], -1)
+        else:
+            if self._mean_index is None:
+                self._mean_index = ExactRowIndex()
+                self._mean_index.build(self._mean_vectors())
+            sims, owners = self._mean_index.top_k(probes, k)
+        results = []
+        for p_sims, p_owners in zip(sims, owners):
+            seen, hits = set(), []
+            for s, o in zip(p_sims, p_owners):
+                if o < 0 or o in seen:
+                    continue  # an ANN index pads missing results with -1
+                seen.add(o)
+                hits.append((self._names[int(self._identity_ids[o])], float(s)))
+                if len(hits) == k:
+                    break
+            results.append(hits)
+        return results
