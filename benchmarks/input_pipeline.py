@@ -31,6 +31,7 @@ import argparse  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
@@ -42,6 +43,9 @@ from tfface.data import load  # noqa: E402
 from tfface.data import pk_batches  # noqa: E402
 from tfface.data.synthetic import SyntheticFaces  # noqa: E402
 from tfface.data.synthetic import SyntheticSource  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from machine import describe  # noqa: E402
 
 
 def write_folder(root, identities, images, size, seed):
@@ -88,6 +92,7 @@ def main():
     parser.add_argument("--render_images", type=int, default=4096)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    print(describe(), flush=True)
     result = {"cpu_count": os.cpu_count(), "load_before": round(os.getloadavg()[0], 2)}
     batch = args.p * args.k
     s = args.image_size
