@@ -151,7 +151,7 @@ class SQLiteStore:
                         np.ascontiguousarray(vec, dtype="<f4").tobytes(),
                         None if meta is None else json.dumps(meta),
                     )
-                    for vec, dig, src, meta in zip(vectors, digests, sources, metadata)
+                    for vec, dig, src, meta in zip(vectors, digests, sources, metadata, strict=True)
                 ),
             )
             return db.total_changes - before

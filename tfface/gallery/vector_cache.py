@@ -130,9 +130,9 @@ class VectorCache:
                 self._mean_index.build(self._mean_vectors())
             sims, owners = self._mean_index.top_k(probes, k)
         results = []
-        for p_sims, p_owners in zip(sims, owners):
+        for p_sims, p_owners in zip(sims, owners, strict=True):
             seen, hits = set(), []
-            for s, o in zip(p_sims, p_owners):
+            for s, o in zip(p_sims, p_owners, strict=True):
                 if o < 0 or o in seen:
                     continue  # an ANN index pads missing results with -1
                 seen.add(o)
