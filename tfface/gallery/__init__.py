@@ -19,11 +19,22 @@ Modules (one concept each):
   (`requirements-milvus.txt`).
 """
 
-from tfface.gallery.exact_search import exact_top_k  # noqa: F401
-from tfface.gallery.gallery import Gallery  # noqa: F401
-from tfface.gallery.gallery import Match  # noqa: F401
-from tfface.gallery.gallery import check_embeddings  # noqa: F401
-from tfface.gallery.gallery import check_name  # noqa: F401
-from tfface.gallery.model_info import GalleryError  # noqa: F401
-from tfface.gallery.model_info import GalleryModelMismatchError  # noqa: F401
-from tfface.gallery.model_info import weights_fingerprint  # noqa: F401
+from tfface.gallery.exact_search import exact_top_k
+from tfface.gallery.gallery import Gallery
+from tfface.gallery.gallery import Match
+from tfface.gallery.gallery import check_embeddings
+from tfface.gallery.gallery import check_name
+from tfface.gallery.model_info import GalleryError
+from tfface.gallery.model_info import GalleryModelMismatchError
+from tfface.gallery.model_info import weights_fingerprint
+
+__all__ = [
+    "Gallery",
+    "GalleryError",
+    "GalleryModelMismatchError",
+    "Match",
+    "check_embeddings",
+    "check_name",
+    "exact_top_k",
+    "weights_fingerprint",
+]
