@@ -39,7 +39,9 @@ def test_align_folder_counts_every_image(tiny_dataset, tmp_path):
     assert [u["path"] for u in report["unreadable"]] == [
         os.path.join("collins_small", "broken.jpg")
     ]
-    assert report["outside_identity_folder"] == ["README.txt"]
+    # README.txt is not an image: skipped and counted, not reported as unreadable.
+    assert report["outside_identity_folder"] == []
+    assert report["ignored_non_images"] == 1
     for rel in ["collins/a.png", "collins/b_flip.png", "collins_small/nested/c.png"]:
         image = np.asarray(Image.open(dst / rel))
         assert image.shape == (112, 112, 3) and image.dtype == np.uint8
@@ -83,3 +85,87 @@ def test_cli(tiny_dataset, tmp_path):
     assert "1 unreadable" in proc.stdout
     image = np.asarray(Image.open(dst / "collins" / "a.png"))
     assert image.shape == (96, 96, 3)
+
+
+def _group_photo():
+    """Two people side by side: the astronaut and matplotlib's Grace Hopper photo."""
+    import matplotlib
+
+    path = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
+    hopper = Image.open(path).convert("RGB").resize((256, 300))
+    astronaut = Image.fromarray(skimage.data.astronaut()).resize((300, 300))
+    canvas = Image.new("RGB", (556, 300), (255, 255, 255))
+    canvas.paste(astronaut, (0, 0))
+    canvas.paste(hopper, (300, 0))
+    return canvas
+
+
+@pytest.fixture(scope="module")
+def flat_photos(tmp_path_factory):
+    """A flat folder (no identity folders): a portrait, a group photo, a note, a bad JPEG."""
+    root = tmp_path_factory.mktemp("photos")
+    Image.fromarray(skimage.data.astronaut()).save(root / "portrait.jpg", quality=95)
+    _group_photo().save(root / "group.png")
+    (root / "notes.txt").write_text("not a photo")
+    (root / ".DS_Store").write_bytes(b"\x00\x01")
+    (root / "truncated.jpg").write_bytes(b"\xff\xd8\xff not really")
+    return root
+
+
+def test_flat_folder_is_aligned(flat_photos, tmp_path):
+    report = align_folder(flat_photos, tmp_path / "out", image_size=64, progress=False)
+    assert report["total"] == 3  # two photos and the bad JPEG; the note is not an image
+    assert report["aligned"] == 2 and report["faces_written"] == 2
+    assert report["ignored_non_images"] == 2
+    assert [u["path"] for u in report["unreadable"]] == ["truncated.jpg"]
+    assert report["multiple_faces"] == [{"path": "group.png", "faces": 2}]
+    assert sorted(os.listdir(tmp_path / "out")) == [
+        "align_report.json",
+        "group.png",
+        "portrait.png",
+    ]
+
+
+def test_all_faces_keeps_every_face(flat_photos, tmp_path):
+    dst = tmp_path / "out"
+    report = align_folder(flat_photos, dst, image_size=64, progress=False, all_faces=True)
+    assert report["aligned"] == 2 and report["faces_written"] == 3
+    assert sorted(os.listdir(dst)) == [
+        "align_report.json",
+        "group_0.png",
+        "group_1.png",
+        "portrait_0.png",
+    ]
+    # Largest face first: Hopper's face (~85 px) is larger than the astronaut's (~50 px) in
+    # the group, so the astronaut is face 1 and looks like the astronaut portrait's crop.
+    group_0 = np.asarray(Image.open(dst / "group_0.png"), dtype=np.float64)
+    portrait = np.asarray(Image.open(dst / "portrait_0.png"), dtype=np.float64)
+    group_1 = np.asarray(Image.open(dst / "group_1.png"), dtype=np.float64)
+    assert np.abs(group_1 - portrait).mean() < np.abs(group_0 - portrait).mean()
+    # A rerun resumes from the existing first crop.
+    again = align_folder(flat_photos, dst, image_size=64, progress=False, all_faces=True)
+    assert again["already_aligned"] == 2 and again["aligned"] == 0
+
+
+def test_help_documents_every_option_with_its_default():
+    from tfface.align.align_folder import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        import contextlib
+        import io
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            main(["--help"])
+    assert exit_info.value.code == 0
+    text = out.getvalue()
+    for option, default in [
+        ("--image_size", "112"),
+        ("--min_confidence", "0.9"),
+        ("--min_face_size", "20"),
+        ("--all_faces", "False"),
+        ("--overwrite", "False"),
+        ("--no_progress", "False"),
+    ]:
+        block = text.split(option, 2)[-1].split("\n  -")[0]
+        assert f"(default: {default})" in " ".join(block.split()), option

@@ -1,12 +1,17 @@
-"""Align every image of an identity-folder dataset (`root/<identity>/<image>`).
+"""Align every image of an identity-folder dataset (`root/<identity>/<image>`) or of a flat
+folder of photos.
 
     python -m tfface.align SRC DST --image_size 112 --min_confidence 0.9
+    python -m tfface.align photos/ faces/ --all_faces     # every face of group photos
 
 Writes `DST/<identity>/<image stem>.png` (lossless, so alignment adds no JPEG loss) and
-`DST/align_report.json`. Nothing is dropped silently: images with no face at
-`min_confidence`, images that cannot be decoded and files outside an identity folder are
+`DST/align_report.json`. A SRC without identity folders is a flat folder of photos:
+`DST/<image stem>.png`. With `all_faces`, face i of a photo (largest first) goes to
+`<image stem>_<i>.png`. Nothing is dropped silently: images with no face at
+`min_confidence`, images that cannot be decoded and images beside identity folders are
 counted and listed in the report and in the printed summary; images with several confident
-faces are aligned on the largest one and listed too.
+faces are aligned on the largest one (unless `all_faces`) and listed too. Files that are
+not images by extension (notes, `.DS_Store`, reports) are skipped and only counted.
 """
 
 import argparse
@@ -19,25 +24,54 @@ from PIL import Image
 from PIL import UnidentifiedImageError
 from tqdm import tqdm
 
+from tfface.align.align_face import align_face
 from tfface.align.face_detector import FaceDetector
 from tfface.align.face_detector import detect_and_align
 
 REPORT_NAME = "align_report.json"
+# Decided by extension: a file named like an image that fails to decode is "unreadable";
+# anything else is not an image and is skipped.
+IMAGE_EXTENSIONS = frozenset(
+    (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+)
+
+
+def _is_image(name):
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
 def _list_images(src):
-    """(identity, path) for every file under identity folders, plus stray top-level files."""
-    items, stray = [], []
-    for entry in sorted(os.listdir(src)):
+    """(identity or "", path) for every image under identity folders, or for every image of
+    a flat folder; plus images beside identity folders (stray) and the non-image count."""
+    items, stray, ignored = [], [], 0
+    entries = sorted(os.listdir(src))
+    flat = not any(os.path.isdir(os.path.join(src, e)) for e in entries)
+    for entry in entries:
         path = os.path.join(src, entry)
         if os.path.isdir(path):
             for root, dirs, files in os.walk(path):
                 dirs.sort()
                 for name in sorted(files):
-                    items.append((entry, os.path.join(root, name)))
+                    if _is_image(name):
+                        items.append((entry, os.path.join(root, name)))
+                    else:
+                        ignored += 1
+        elif not _is_image(entry):
+            ignored += 1
+        elif flat:
+            items.append(("", path))
         else:
             stray.append(path)
-    return items, stray
+    return items, stray, ignored
+
+
+def _align_all(image, min_confidence, image_size, detector):
+    """Every face scoring >= min_confidence as (crop, box), largest box first."""
+    boxes, scores, landmarks = detector.detect(image)
+    keep = np.flatnonzero(scores >= min_confidence)
+    areas = (boxes[keep, 2] - boxes[keep, 0]) * (boxes[keep, 3] - boxes[keep, 1])
+    keep = keep[np.argsort(-areas, kind="stable")]
+    return [(align_face(image, landmarks[i], image_size=image_size), boxes[i]) for i in keep]
 
 
 def _read_rgb(path):
@@ -53,11 +87,13 @@ def align_folder(
     detector=None,
     overwrite=False,
     progress=True,
+    all_faces=False,
 ):
-    """Aligns `src/<identity>/<image>` into `dst/<identity>/<stem>.png`.
+    """Aligns `src/<identity>/<image>` into `dst/<identity>/<stem>.png` (or a flat folder
+    `src/<image>` into `dst/<stem>.png`).
 
     Args:
-        src: dataset root with one folder per identity.
+        src: dataset root with one folder per identity, or a folder of photos.
         dst: output root (created); must not be `src` or inside it.
         image_size: side of the aligned crops.
         min_confidence: detections scoring below this count as "no face".
@@ -65,6 +101,8 @@ def align_folder(
         overwrite: re-align images whose output already exists (default: keep them, so an
             interrupted run resumes).
         progress: show a tqdm progress bar on stderr.
+        all_faces: keep every confident face of a photo as `<stem>_<i>.png` (i = 0 for the
+            largest), e.g. for group photos; default only the largest face as `<stem>.png`.
 
     Returns:
         The report dict that is also written to `dst/align_report.json`.
@@ -79,25 +117,28 @@ def align_folder(
             f"Received: src={src!r}, dst={dst!r}"
         )
     detector = detector or FaceDetector()
-    items, stray = _list_images(src)
+    items, stray, ignored = _list_images(src)
     report = {
         "src": src,
         "dst": dst,
         "image_size": image_size,
         "min_confidence": min_confidence,
+        "all_faces": bool(all_faces),
         "total": len(items),
+        "faces_written": 0,
         "aligned": 0,
         "already_aligned": 0,
         "no_face": [],
         "unreadable": [],
         "multiple_faces": [],
         "outside_identity_folder": [os.path.relpath(p, src) for p in stray],
+        "ignored_non_images": ignored,
     }
     outputs = {}
     for identity, path in tqdm(items, desc="align", unit="img", disable=not progress):
         rel = os.path.relpath(path, src)
         stem = os.path.splitext(os.path.relpath(path, os.path.join(src, identity)))[0]
-        out_path = os.path.join(dst, identity, stem + ".png")
+        out_path = os.path.join(dst, identity, stem + ("_0" if all_faces else "") + ".png")
         if out_path in outputs:
             # a.jpg and a.png in one folder would both become a.png.
             report["unreadable"].append(
@@ -113,15 +154,24 @@ def align_folder(
         except (UnidentifiedImageError, OSError, ValueError) as e:
             report["unreadable"].append({"path": rel, "reason": f"{type(e).__name__}: {e}"})
             continue
-        result = detect_and_align(image, image_size, min_confidence, detector=detector)
-        if result is None:
+        if all_faces:
+            crops = [c for c, _ in _align_all(image, min_confidence, image_size, detector)]
+        else:
+            result = detect_and_align(image, image_size, min_confidence, detector=detector)
+            crops = [] if result is None else [result["image"]]
+            if result is not None and result["num_faces"] > 1:
+                report["multiple_faces"].append({"path": rel, "faces": result["num_faces"]})
+        if not crops:
             report["no_face"].append(rel)
             continue
-        if result["num_faces"] > 1:
-            report["multiple_faces"].append({"path": rel, "faces": result["num_faces"]})
+        if all_faces and len(crops) > 1:
+            report["multiple_faces"].append({"path": rel, "faces": len(crops)})
         os.makedirs(os.path.dirname(out_path), exist_ok=True)
-        Image.fromarray(result["image"]).save(out_path)
+        for i, crop in enumerate(crops):
+            path_i = out_path[: -len("_0.png")] + f"_{i}.png" if all_faces else out_path
+            Image.fromarray(crop).save(path_i)
         report["aligned"] += 1
+        report["faces_written"] += len(crops)
 
     os.makedirs(dst, exist_ok=True)
     with open(os.path.join(dst, REPORT_NAME), "w") as f:
@@ -134,8 +184,11 @@ def summary(report):
         f"{report['total']} images under {report['src']}: {report['aligned']} aligned, "
         f"{report['already_aligned']} already aligned, {len(report['no_face'])} with no face "
         f"(confidence >= {report['min_confidence']}), {len(report['unreadable'])} unreadable, "
-        f"{len(report['multiple_faces'])} with several faces (largest kept), "
-        f"{len(report['outside_identity_folder'])} files outside identity folders (ignored).",
+        f"{len(report['multiple_faces'])} with several faces "
+        f"({'all kept' if report['all_faces'] else 'largest kept'}), "
+        f"{len(report['outside_identity_folder'])} images beside identity folders (ignored), "
+        f"{report['ignored_non_images']} non-image files (ignored). "
+        f"{report['faces_written']} face crops written.",
         f"Report: {os.path.join(report['dst'], REPORT_NAME)}",
     ]
     for key in ("no_face", "unreadable", "outside_identity_folder"):
@@ -149,16 +202,36 @@ def summary(report):
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m tfface.align",
-        description="Detect (MTCNN) and align (ArcFace 5-point template) an identity folder.",
+        description="Detect (MTCNN) and align (ArcFace 5-point template) the faces of an "
+        "identity folder (SRC/<identity>/<image>) or of a flat folder of photos.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("src", help="dataset root: SRC/<identity>/<image>")
-    parser.add_argument("dst", help="output root: DST/<identity>/<image>.png")
-    parser.add_argument("--image_size", type=int, default=112)
-    parser.add_argument("--min_confidence", type=float, default=0.9)
-    parser.add_argument("--min_face_size", type=float, default=20)
-    parser.add_argument("--overwrite", action="store_true")
-    parser.add_argument("--no_progress", action="store_true")
+    parser.add_argument("src", help="SRC/<identity>/<image>, or a folder of photos")
+    parser.add_argument("dst", help="output root: DST/<identity>/<image>.png or DST/<image>.png")
+    parser.add_argument("--image_size", type=int, default=112, help="side of the aligned crops")
+    parser.add_argument(
+        "--min_confidence",
+        type=float,
+        default=0.9,
+        help="detections scoring below this count as no face",
+    )
+    parser.add_argument(
+        "--min_face_size", type=float, default=20, help="smallest face side (px) searched for"
+    )
+    parser.add_argument(
+        "--all_faces",
+        action="store_true",
+        help="keep every face of a photo as <stem>_<i>.png (largest first), e.g. group photos",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="re-align images whose output exists (default: keep them, so a run resumes)",
+    )
+    parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
+    if not os.path.isdir(args.src):
+        parser.error(f"SRC {args.src}: no such directory")
     report = align_folder(
         args.src,
         args.dst,
@@ -167,6 +240,7 @@ def main(argv=None):
         detector=FaceDetector(min_face_size=args.min_face_size),
         overwrite=args.overwrite,
         progress=not args.no_progress,
+        all_faces=args.all_faces,
     )
     print(summary(report))
     return 0
