@@ -7,14 +7,44 @@ process that has imported `tfface`, without `custom_objects`. The heavier subpac
 """
 
 import importlib
+import os
+import sys
 
 __version__ = "0.1.0"
 
-from tfface import layers  # noqa: E402,F401
-from tfface import losses  # noqa: E402,F401
-from tfface import models  # noqa: E402,F401
 
-_LAZY_SUBPACKAGES = ("align", "data", "eval", "export", "training")
+def _cli_start():
+    # `python -m tfface` and the `tfface` script check their arguments before TensorFlow
+    # loads (a bad argument exits 2 in well under a second instead of after a ~5-12 s TF
+    # import) and import the subpackages they need themselves (tfface/cli/main.py).
+    argv = list(getattr(sys, "orig_argv", None) or [])
+    if "-m" in argv:
+        return argv[argv.index("-m") + 1 : argv.index("-m") + 2] == ["tfface"]
+    return os.path.basename(sys.argv[0] if sys.argv else "") == "tfface"
+
+
+from tfface import _startup  # noqa: E402
+
+_startup.quiet_command_line()
+if not _cli_start():
+    _startup.import_tensorflow()
+    from tfface import layers  # noqa: E402,F401
+    from tfface import losses  # noqa: E402,F401
+    from tfface import models  # noqa: E402,F401
+
+_LAZY_SUBPACKAGES = (
+    "align",
+    "data",
+    "eval",
+    "export",
+    "gallery",
+    "layers",
+    "losses",
+    "models",
+    "recognition",
+    "training",
+)
+__all__ = ["__version__", *_LAZY_SUBPACKAGES]
 
 
 def __getattr__(name):

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfface.api_export import tfface_export
+from tfface.export import model_metadata
 from tfface.export import warmup
 
 EMBED_SIGNATURE = warmup.EMBED_SIGNATURE
@@ -292,6 +293,7 @@ def export_saved_model(
     overwrite=False,
     warmup_batch_sizes=(1,),
     seed=0,
+    template="arcface",
 ):
     """Exports an embedding model as a TF Serving SavedModel; returns the version dir.
 
@@ -306,7 +308,10 @@ def export_saved_model(
 
     The loaded object also carries `threshold` (a scalar `tf.Variable`) when exported with
     one. `assets.extra/tf_serving_warmup_requests` holds one `PredictionLog` per signature
-    and warmup batch size.
+    and warmup batch size. `assets.extra/tfface_model.json` records the crop size, the
+    alignment template, the threshold, the embedding size and a weights fingerprint, so
+    `tfface.recognition` aligns faces the way the model expects (see
+    `tfface.export.model_metadata`).
 
     Args:
         model: a built `keras.Model` mapping float32 images [N, S, S, 3] in 0–255 to
@@ -323,6 +328,8 @@ def export_saved_model(
         overwrite: replace an existing `<version>` directory instead of raising.
         warmup_batch_sizes: batch sizes of the warmup requests.
         seed: seed of the probe and warmup pixels.
+        template: the five-point alignment template the model was trained on: "arcface"
+            or [5, 2] points in crop pixels (recorded in the metadata).
 
     Returns:
         The path of the written version directory.
@@ -343,7 +350,15 @@ def export_saved_model(
         )
     threshold = _check_threshold(threshold)
     image_size = _resolve_image_size(model, image_size)
-    _check_embeddings(model, image_size, seed)
+    embedding_size = _check_embeddings(model, image_size, seed)
+    metadata = model_metadata.build_metadata(
+        name=name,
+        image_size=image_size,
+        embedding_size=embedding_size,
+        fingerprint=model_metadata.weights_fingerprint(model.variables),
+        threshold=threshold,
+        template=template,
+    )
     signature_names = [EMBED_SIGNATURE, EMBED_JPEG_SIGNATURE]
     if threshold is not None:
         signature_names.append(VERIFY_SIGNATURE)
@@ -369,6 +384,7 @@ def export_saved_model(
     try:
         tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
         warmup.write_warmup_requests(tmp_dir, records)
+        model_metadata.write_saved_model_metadata(tmp_dir, metadata)
         _publish(tmp_dir, final_dir, overwrite)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
