@@ -1,3 +1,5 @@
+import inspect
+
 import keras
 import pytest
 
@@ -74,15 +76,26 @@ def test_decorator_with_name_returns_the_function():
         registry.unregister_backbone("_named_test_backbone")
 
 
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"image_size": 0}, "image_size.*Received: image_size=0"),
-        ({"image_size": 64.0}, "must be an int"),
-        ({"embedding_dim": 0}, "embedding_dim.*Received: embedding_dim=0"),
-        ({"dropout_rate": 1.5}, "dropout_rate.*Received: dropout_rate=1.5"),
-    ],
-)
-def test_bad_arguments_name_the_value(kwargs, match):
+BAD_ARGUMENTS = [
+    ({"image_size": 0}, "image_size.*Received: image_size=0"),
+    ({"image_size": 64.0}, "must be an int"),
+    ({"embedding_dim": 0}, "embedding_dim.*Received: embedding_dim=0"),
+    ({"dropout_rate": 1.5}, "dropout_rate.*Received: dropout_rate=1.5"),
+]
+
+
+@pytest.mark.parametrize("name", models.list_backbones())
+@pytest.mark.parametrize("kwargs, match", BAD_ARGUMENTS, ids=["size0", "size_float", "dim0", "p"])
+def test_bad_arguments_name_the_value(name, kwargs, match):
+    """Every registered backbone checks its arguments before building anything."""
+    params = inspect.signature(models.get_backbone_factory(name)).parameters
+    if not set(kwargs) <= set(params):
+        pytest.skip(f"{name} takes no {sorted(kwargs)}")
     with pytest.raises(ValueError, match=match):
-        models.create_backbone("small_cnn", **kwargs)
+        models.create_backbone(name, **kwargs)
+
+
+@pytest.mark.parametrize("name", models.list_backbones())
+def test_every_factory_takes_image_size_and_embedding_dim(name):
+    params = inspect.signature(models.get_backbone_factory(name)).parameters
+    assert {"image_size", "embedding_dim"} <= set(params), name

@@ -186,8 +186,13 @@ def pk_batches(
 
     Example:
 
-    >>> source = tfface.data.load("synthetic:1000")  # doctest: +SKIP
-    >>> ds = tfface.data.pk_batches(source, 16, 4, seed=0, image_size=112)  # doctest: +SKIP
+    >>> source = tfface.data.load("synthetic:1000")
+    >>> ds = tfface.data.pk_batches(source, 4, 2, seed=0, image_size=32)
+    >>> images, labels = next(iter(ds))
+    >>> images.shape, images.dtype.name, labels.shape
+    (TensorShape([8, 32, 32, 3]), 'float32', TensorShape([8]))
+    >>> bool(np.all(labels.numpy()[0::2] == labels.numpy()[1::2]))  # K = 2 per identity
+    True
     """
     image_size = _check_int("image_size", image_size, 1)
     sampler = PKIndexSampler(

@@ -31,9 +31,16 @@ def prepare(labels, embeddings, distance_metric):
     if not keras.backend.is_float_dtype(embeddings.dtype):
         raise ValueError(f"`embeddings` must be floating point. Received: dtype={embeddings.dtype}")
     dtype = keras.backend.standardize_dtype(labels.dtype)
-    if "int" not in dtype:
-        # Float labels above 2**24 (float32) or 2048 (float16) silently merge identities.
-        raise ValueError(f"`labels` must be an integer tensor. Received: labels.dtype={dtype}")
+    if dtype in ("float32", "float64"):
+        # Keras hands a compiled loss *function* its labels as float32: exact for labels
+        # below 2**24, which covers every public face dataset. The Loss classes keep ints.
+        labels = ops.cast(labels, "int64")
+    elif "int" not in dtype:
+        # float16/bfloat16 labels above 2048/256 silently merge identities.
+        raise ValueError(
+            "`labels` must be an integer tensor (or float32/float64, exact below 2**24). "
+            f"Received: labels.dtype={dtype}"
+        )
     if len(labels.shape) == 2 and labels.shape[1] == 1:
         labels = ops.reshape(labels, (-1,))
     if len(labels.shape) != 1:

@@ -7,6 +7,7 @@ from tfface.losses import mining
 from tfface.losses.triplet_loss_base import SoftTripletLossBase
 
 
+@tfface_export("tfface.losses.triplet_batch_all_loss", serializable=True)
 def triplet_batch_all_loss(
     labels, embeddings, margin=1.0, soft=False, distance_metric="L2", return_stats=False
 ):
@@ -107,7 +108,10 @@ class TripletBatchAllLoss(SoftTripletLossBase):
         soft: bool, softplus over all valid triplets instead of the hinge (O(B³) time).
         distance_metric: "L2", "squared-L2", "angular" or a registered callable.
         name: optional loss name.
-        **kwargs: passed to `keras.losses.Loss`.
+        reduction: "sum_over_batch_size" (default), "mean" or "sum": the loss is already
+            one scalar per batch, so all three give it; per-sample reductions are rejected.
+        dtype: dtype or policy of the returned loss (its compute dtype); mining runs in
+            float32. Defaults to `keras.backend.floatx()`.
 
     Call arguments:
         y_true: int labels [B] or [B, 1].

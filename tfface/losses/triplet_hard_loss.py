@@ -8,6 +8,7 @@ from tfface.losses import mining
 from tfface.losses.triplet_loss_base import SoftTripletLossBase
 
 
+@tfface_export("tfface.losses.triplet_hard_loss", serializable=True)
 def triplet_hard_loss(
     labels, embeddings, margin=1.0, soft=False, distance_metric="L2", return_stats=False
 ):
@@ -67,7 +68,10 @@ class TripletHardLoss(SoftTripletLossBase):
         soft: bool, soft-margin log(1 + exp(·)) instead of the hinge. Defaults to False.
         distance_metric: "L2", "squared-L2", "angular" or a registered callable.
         name: optional loss name.
-        **kwargs: passed to `keras.losses.Loss`.
+        reduction: "sum_over_batch_size" (default), "mean" or "sum": the loss is already
+            one scalar per batch, so all three give it; per-sample reductions are rejected.
+        dtype: dtype or policy of the returned loss (its compute dtype); mining runs in
+            float32. Defaults to `keras.backend.floatx()`.
 
     Call arguments:
         y_true: int labels [B] or [B, 1].

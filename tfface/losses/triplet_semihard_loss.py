@@ -7,6 +7,7 @@ from tfface.losses import mining
 from tfface.losses.triplet_loss_base import TripletLossBase
 
 
+@tfface_export("tfface.losses.triplet_semihard_loss", serializable=True)
 def triplet_semihard_loss(labels, embeddings, margin=1.0, distance_metric="L2", return_stats=False):
     """Semi-hard triplet loss with the semantics of `tfa.losses.triplet_semihard_loss`.
 
@@ -63,7 +64,10 @@ class TripletSemiHardLoss(TripletLossBase):
         distance_metric: "L2", "squared-L2", "angular" or a registered callable
             embeddings → [B, B] distances. Defaults to "L2".
         name: optional loss name.
-        **kwargs: passed to `keras.losses.Loss` (e.g. `reduction`, `dtype`).
+        reduction: "sum_over_batch_size" (default), "mean" or "sum": the loss is already
+            one scalar per batch, so all three give it; per-sample reductions are rejected.
+        dtype: dtype or policy of the returned loss (its compute dtype); mining runs in
+            float32. Defaults to `keras.backend.floatx()`.
 
     Call arguments:
         y_true: int labels [B] or [B, 1].

@@ -1,3 +1,7 @@
 """Shared test harness for tfface layers, losses and backbones."""
 
-from tfface.testing.test_case import TestCase  # noqa: F401
+from tfface.testing.test_case import TestCase
+
+__all__ = [
+    "TestCase",
+]
