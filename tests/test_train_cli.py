@@ -16,6 +16,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import train  # noqa: E402
+from tfface.training import config as config_lib  # noqa: E402
+from tfface.training import heads  # noqa: E402
 
 TINY = [
     "--data=synthetic:40",
@@ -36,14 +38,16 @@ def parsed_flags():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"loss": "arcface", "mining": "hard"}, "--mining applies to --loss=triplet only"),
+        ({"loss": "arcface", "mining": "hard"}, "`mining` applies to loss='triplet' only"),
         ({"loss": "triplet", "scale": 30.0}, "--scale applies to margin heads only"),
-        ({"loss": "sphereface", "scale": 30.0}, "--scale does not apply to sphereface"),
+        ({"loss": "sphereface", "scale": 30.0}, "--scale does not apply to --loss=sphereface"),
         ({"loss": "normface", "margin": 0.3}, "--margin does not apply to --loss=normface"),
-        ({"loss": "arcface", "margins": ["1", "0.3", "0.2"]}, "--margins applies to"),
+        ({"loss": "arcface", "margins": ["1", "0.3", "0.2"]}, "--margins does not apply to"),
         ({"loss": "combined", "margins": ["1", "0.3"]}, "three values"),
-        ({"steps": 10, "epochs": 2}, "--steps or --epochs, not both"),
+        ({"steps": 10, "epochs": 2}, "`steps` or `epochs`, not both"),
         ({"identities_per_batch": 0}, "`identities_per_batch` must be a positive int"),
+        ({"loss": "triplet", "identities_per_batch": 1}, "at least two identities per batch"),
+        ({"export": True, "evaluate": False}, "`export` needs `evaluate`"),
     ],
 )
 def test_flag_errors_name_the_flag(overrides, message):
@@ -55,21 +59,192 @@ def test_flag_errors_name_the_flag(overrides, message):
 def test_per_loss_defaults_and_overrides():
     with flagsaver.flagsaver(loss="arcface"):
         config = train.config_from_flags()
-        assert config.head_kwargs == train.HEAD_DEFAULTS["arcface"]
+        assert config.head_kwargs == heads.HEADS["arcface"].defaults
         assert config.model_dir == os.path.join("runs", "arcface")
-        assert config.data == train.DEFAULT_HEAD_DATA
+        assert config.data == heads.HEAD_DATA
+        assert config.mining is None
     with flagsaver.flagsaver(loss="combined", margins=["1", "0.3", "0.2"], scale=32.0):
         kwargs = train.config_from_flags().head_kwargs
         assert kwargs == {"scale": 32.0, "m1": 1.0, "m2": 0.3, "m3": 0.2}
+    with flagsaver.flagsaver(loss="sphereface", margin=3.0):
+        assert train.config_from_flags().head_kwargs == {"margin": 3}
     with flagsaver.flagsaver(loss="triplet"):
         config = train.config_from_flags()
-        assert (config.mining, config.steps) == ("semihard", train.DEFAULT_STEPS)
+        assert (config.mining, config.steps) == ("semihard", config_lib.DEFAULT_STEPS)
         assert config.model_dir == os.path.join("runs", "triplet-semihard")
         assert config.data == "synthetic"
+    with flagsaver.flagsaver(loss="softmax", epochs=2):
+        config = train.config_from_flags()
+        assert (config.steps, config.epochs) == (0, 2)
 
 
-def _run(args, **kwargs):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+def test_config_file_then_flag_overrides(tmp_path):
+    """defaults → --config → flags: the file sets fields, a flag given wins over it."""
+    path = tmp_path / "run.json"
+    path.write_text(
+        json.dumps(
+            {
+                "objective": {"loss": "cosface", "head_kwargs": {"margin": 0.25}},
+                "run": {"steps": 40, "seed": 3},
+            }
+        )
+    )
+    with flagsaver.flagsaver(config=str(path), seed=5):
+        config = train.config_from_flags()
+    assert (config.loss, config.steps, config.seed) == ("cosface", 40, 5)
+    assert config.head_kwargs == {"scale": 16.0, "margin": 0.25}
+    assert config.data == heads.HEAD_DATA  # the per-loss policy of the file's loss
+    # A run's own config.json is a config file: it resolves to the same config.
+    path.write_text(json.dumps(config.to_dict()))
+    with flagsaver.flagsaver(config=str(path)):
+        assert train.config_from_flags() == config
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"optimiser": {}}', "unknown section 'optimiser'"),
+        ('{"run": {"stepz": 3}}', "unknown field run.stepz"),
+        ('{"data": {"steps": 3}}', "unknown field data.steps"),
+    ],
+)
+def test_config_file_errors_name_file_and_key(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with flagsaver.flagsaver(config=str(path)):
+        with pytest.raises(ValueError, match=f"--config={path}.*{message}"):
+            train.config_from_flags()
+
+
+def _main(capsys, **overrides):
+    """train.main in process: (exit code, stderr)."""
+    with flagsaver.flagsaver(**overrides):
+        code = train.main(["train.py"])
+    return code, capsys.readouterr().err
+
+
+def _identity_folder(root, identities):
+    for i in range(identities):
+        (root / f"id{i}").mkdir(parents=True)
+        (root / f"id{i}" / "0.jpg").write_bytes(b"not decoded by the cheap check")
+    return root
+
+
+def _lfw_pairs(tmp_path, ext="jpg", make_images=True):
+    """pairs.txt with 2 sets of 1 matched + 1 mismatched pair, and (optionally) the images."""
+    from tfface.eval import lfw
+
+    names = ["ann", "bob", "cid", "dan"]
+    pairs = [
+        lfw.LFWPair("ann", 1, "ann", 2),
+        lfw.LFWPair("ann", 1, "bob", 1),
+        lfw.LFWPair("cid", 1, "cid", 2),
+        lfw.LFWPair("cid", 1, "dan", 1),
+    ]
+    lfw.write_pairs(tmp_path / "pairs.txt", pairs, num_sets=2)
+    images = tmp_path / "images"
+    images.mkdir()
+    if make_images:
+        for name in names:
+            (images / name).mkdir()
+            for k in (1, 2):
+                (images / name / f"{name}_{k:04d}.{ext}").write_bytes(b"x")
+    return tmp_path / "pairs.txt", images
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "few_identities",
+        "lfw_without_images_dir",
+        "lfw_images_missing",
+        "folder_missing",
+        "data_typo",
+        "backbone_unknown",
+        "negative_margin",
+        "bin_missing",
+        "triplet_single_identity",
+    ],
+)
+def test_bad_inputs_exit_2_before_any_work(tmp_path, capsys, case):
+    """Each bad flag or data spec exits 2 naming the flag and value, before the run
+    directory, a model or a baseline exists (defect 3)."""
+    model_dir = tmp_path / "run"
+    overrides = {"model_dir": str(model_dir), "loss": "softmax"}
+    if case == "few_identities":
+        folder = _identity_folder(tmp_path / "faces", 3)
+        overrides.update(data=f"folder:{folder}")
+        expect = [f"--data=folder:{folder}", "3 identities", "--identities_per_batch=32"]
+    elif case == "lfw_without_images_dir":
+        pairs_txt, _ = _lfw_pairs(tmp_path)
+        overrides.update(eval_data=f"lfw:{pairs_txt}")
+        expect = [f"--eval_data=lfw:{pairs_txt}", "lfw:PAIRS_TXT,IMAGES_DIR"]
+    elif case == "lfw_images_missing":
+        pairs_txt, images = _lfw_pairs(tmp_path, make_images=False)
+        overrides.update(eval_data=f"lfw:{pairs_txt},{images}")
+        expect = [f"--eval_data=lfw:{pairs_txt},{images}", "6 images", "ann_0001.jpg"]
+    elif case == "folder_missing":
+        overrides.update(data="folder:/does/not/exist")
+        expect = ["--data=folder:/does/not/exist", "is not a directory"]
+    elif case == "data_typo":
+        overrides.update(data="synthtic")
+        expect = ["--data=synthtic", "Unknown data spec"]
+    elif case == "backbone_unknown":
+        overrides.update(backbone="resnet50")
+        expect = ["--backbone=resnet50", "small_cnn"]
+    elif case == "negative_margin":
+        overrides.update(loss="arcface", margin=-1.0)
+        expect = ["--loss=arcface", "margin=-1.0"]
+    elif case == "bin_missing":
+        overrides.update(eval_data="bin:/nope.bin")
+        expect = ["--eval_data=bin:/nope.bin", "'/nope.bin' is not a file"]
+    else:
+        folder = _identity_folder(tmp_path / "faces", 1)
+        overrides.update(loss="triplet", data=f"folder:{folder}", identities_per_batch=2)
+        expect = [f"--data=folder:{folder}", "1 identities"]
+    code, err = _main(capsys, **overrides)
+    assert code == 2, err
+    for text in expect:
+        assert text in err
+    assert not model_dir.exists(), "the run started before the inputs were checked"
+
+
+def test_lfw_eval_data_takes_the_image_extension(tmp_path):
+    pairs_txt, images = _lfw_pairs(tmp_path, ext="png")
+    with flagsaver.flagsaver(loss="softmax", eval_data=f"lfw:{pairs_txt},{images},png"):
+        config_lib.check_inputs(train.config_from_flags())
+    with flagsaver.flagsaver(loss="softmax", eval_data=f"lfw:{pairs_txt},{images}"):
+        with pytest.raises(ValueError, match="ann_0001.jpg"):
+            config_lib.check_inputs(train.config_from_flags())
+
+
+def test_resume_refuses_a_different_config_unless_allowed(tmp_path, capsys):
+    with flagsaver.flagsaver(loss="arcface", steps=20, model_dir=str(tmp_path)):
+        first = train.config_from_flags()
+    config_lib.write_run_files(first)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["objective"]["head_kwargs"] == {"scale": 16.0, "margin": 0.3}
+    if (tmp_path / "revision.txt").exists():  # in a git checkout
+        assert (tmp_path / "revision.txt").read_text().startswith("git hash: ")
+
+    changed = dict(first.__dict__, steps=40, learning_rate=0.01, log_every=5)
+    with pytest.raises(ValueError, match=r"learning_rate: 0\.001 → 0\.01; steps: 20 → 40") as e:
+        config_lib.check_resume(config_lib.TrainConfig(**changed))
+    assert "--allow_config_change=learning_rate,steps" in str(e.value)
+    accepted = config_lib.check_resume(
+        config_lib.TrainConfig(**changed), allow=["steps", "learning_rate"]
+    )
+    assert {name for name, _, _ in accepted} == {"steps", "learning_rate", "log_every"}
+    with pytest.raises(ValueError, match="unknown fields"):
+        config_lib.check_resume(first, allow=["stepz"])
+    # Through the command line: exit 2 naming the field, before any work.
+    code, err = _main(capsys, loss="arcface", steps=40, model_dir=str(tmp_path))
+    assert code == 2 and "steps: 20 → 40" in err
+
+
+def _run(args, env=None, **kwargs):
+    env = dict(env or dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), PYTHONPATH=REPO)
     return subprocess.run(
         [sys.executable, os.path.join(REPO, "train.py"), *args],
         env=env,
@@ -80,10 +255,31 @@ def _run(args, **kwargs):
     )
 
 
-def test_bad_flag_exits_with_message(tmp_path):
-    result = _run(["--loss=cosface", "--mining=hard", f"--model_dir={tmp_path}"])
+def test_bad_flag_exits_with_message_and_no_tensorflow_noise(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = _run(["--loss=cosface", "--mining=hard", f"--model_dir={tmp_path}"], env=env)
     assert result.returncode == 2
-    assert "--mining applies to --loss=triplet only" in result.stderr
+    assert result.stderr.strip() == (
+        "train.py: error: `mining` applies to loss='triplet' only. "
+        "Received: loss='cosface', mining='hard'"
+    )
+
+
+@pytest.mark.parametrize("module", ["tfface.eval", "tfface.data"])
+def test_module_entry_points_print_no_tensorflow_noise(module):
+    """`python -m tfface.X` imports TF (tfface/__init__.py) without its start-up lines."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        env=dict(env, PYTHONPATH=REPO),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    for noise in ("absl::InitializeLog", "oneDNN", "cuda", "cpu_feature_guard"):
+        assert noise not in result.stderr
 
 
 @pytest.mark.slow

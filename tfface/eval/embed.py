@@ -90,3 +90,16 @@ def embed_images(embed_fn, load_fn, num_images, batch_size=64, flip=True, progre
             f"{' …' if bad.size > 10 else ''} ({bad.size} images)."
         )
     return (emb / norms).astype(np.float32)
+
+
+def embed_array(embed_fn, images, batch_size=256, flip=False, progress=None):
+    """`embed_images` over an in-memory uint8 array [N, S, S, 3] (a `PairSet`'s images)."""
+    images = np.asarray(images)
+    return embed_images(
+        embed_fn,
+        lambda i: images[i],
+        len(images),
+        batch_size=batch_size,
+        flip=flip,
+        progress=progress,
+    )

@@ -1,4 +1,8 @@
-"""LFW-style verification pairs for held-out identities, and evaluation on them.
+"""LFW-style verification pairs for held-out identities, pair sets, and evaluation on them.
+
+A `PairSet` (decoded images + pairs) is what train.py evaluates every model on; an
+eval-data spec names one: `synthetic` (held-out synthetic identities), `bin:PATH` (an
+insightface `.bin` pack) or `lfw:PAIRS_TXT,IMAGES_DIR[,EXT]` (`load_pair_set`).
 
 `make_lfw_style_pairs` lays pairs out exactly like LFW's `pairs.txt` (view 2): `num_folds`
 sets, each `pairs_per_fold` matched pairs followed by `pairs_per_fold` mismatched pairs,
@@ -18,6 +22,7 @@ Sampling (deterministic for a given `seed`):
 
 import dataclasses
 import math
+import os
 
 import numpy as np
 
@@ -274,3 +279,158 @@ def raw_pixel_embeddings(images):
             "pixel variation."
         )
     return (x / norms).astype(np.float32)
+
+
+# === Pair sets: decoded images + pairs, named by an eval-data spec ===
+HELDOUT_IDENTITIES = 100
+HELDOUT_IMAGES_PER_IDENTITY = 10
+PAIR_SPEC_FORMS = "'synthetic', 'bin:PATH' or 'lfw:PAIRS_TXT,IMAGES_DIR[,EXT]'"
+
+
+@dataclasses.dataclass
+class PairSet:
+    """Decoded images and pairs: pair i compares `images[first[i]]` with `images[second[i]]`.
+
+    Every model evaluated on one `PairSet` (train.py: raw pixels, the untrained and the
+    trained network) sees the same pairs, so their figures are comparable.
+    """
+
+    name: str
+    images: np.ndarray  # uint8 [N, S, S, 3]
+    first: np.ndarray  # int64 [P]
+    second: np.ndarray  # int64 [P]
+    issame: np.ndarray  # bool [P]
+    num_folds: int
+    labels: np.ndarray = None  # int64 [N] when known (synthetic), for the scatter plot
+    flip: bool = False  # add the flipped image's embedding (insightface's evaluation)
+
+    def __len__(self):
+        return int(self.issame.shape[0])
+
+
+def synthetic_pairs(
+    image_size,
+    seed=0,
+    num_identities=HELDOUT_IDENTITIES,
+    images_per_identity=HELDOUT_IMAGES_PER_IDENTITY,
+    num_folds=10,
+    pairs_per_fold=300,
+):
+    """Held-out synthetic identities (ids 10**6 + i, never trained on) with LFW-style pairs
+    (6,000 pairs by default)."""
+    from tfface.data import synthetic
+
+    images, labels = synthetic.heldout_images(
+        num_identities, images_per_identity, image_size=image_size, seed=seed
+    )
+    pairs = make_lfw_style_pairs(
+        labels, num_folds=num_folds, pairs_per_fold=pairs_per_fold, seed=seed
+    )
+    return PairSet(
+        name=f"synthetic held-out ({num_identities} identities)",
+        images=images,
+        first=pairs.first,
+        second=pairs.second,
+        issame=pairs.issame,
+        num_folds=pairs.num_folds,
+        labels=labels,
+    )
+
+
+def parse_pair_spec(spec):
+    """(kind, args) of an eval-data spec: ("synthetic", ()), ("bin", (path,)) or
+    ("lfw", (pairs_txt, images_dir, ext)); raises ValueError naming the accepted forms."""
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"An eval-data spec must be a non-empty string. Received: {spec!r}")
+    kind, _, arg = spec.partition(":")
+    if kind == "synthetic" and not arg:
+        return kind, ()
+    if kind == "bin" and arg:
+        return kind, (arg,)
+    parts = arg.split(",")
+    if kind == "lfw" and len(parts) in (2, 3) and all(parts):
+        ext = parts[2].lstrip(".") if len(parts) == 3 else "jpg"
+        return kind, (parts[0], parts[1], ext)
+    raise ValueError(f"The eval-data spec must be {PAIR_SPEC_FORMS}. Received: {spec!r}")
+
+
+def check_pair_spec(spec):
+    """Cheap checks of an eval-data spec before any work: the files it names exist (every
+    image an LFW pairs file references included). Returns `parse_pair_spec(spec)`."""
+    from tfface.eval import lfw
+
+    kind, args = parse_pair_spec(spec)
+    if kind == "bin" and not os.path.isfile(args[0]):
+        raise ValueError(f"{args[0]!r} is not a file.")
+    if kind == "lfw":
+        pairs_txt, images_dir, ext = args
+        if not os.path.isfile(pairs_txt):
+            raise ValueError(f"{pairs_txt!r} is not a file.")
+        if not os.path.isdir(images_dir):
+            raise ValueError(f"{images_dir!r} is not a directory.")
+        try:
+            lfw.pair_paths(lfw.read_pairs(pairs_txt), images_dir, ext=ext)
+        except FileNotFoundError as e:
+            raise ValueError(str(e)) from None
+    return kind, args
+
+
+def _decode_all(items, image_size, what):
+    from tfface.eval.embed import decode_image
+
+    return np.stack(
+        [decode_image(b, image_size, source=f"{what} image {i}") for i, b in enumerate(items)]
+    )
+
+
+def load_pair_set(spec, image_size, seed=0):
+    """The `PairSet` named by an eval-data spec, images decoded at `image_size`.
+
+    - `synthetic`: `synthetic_pairs(image_size, seed)`;
+    - `bin:PATH`: an insightface `.bin` pack (lfw.bin, cfp_fp.bin, …), 10 folds;
+    - `lfw:PAIRS_TXT,IMAGES_DIR[,EXT]`: LFW `pairs.txt` (its sets are the folds) and the
+      images `IMAGES_DIR/<name>/<name>_<n:04d>.<EXT>` (EXT default jpg, as
+      `python -m tfface.eval lfw --ext`).
+    """
+    kind, args = check_pair_spec(spec)
+    if kind == "synthetic":
+        return synthetic_pairs(image_size, seed=seed)
+    if kind == "bin":
+        from tfface.eval.bin_pack import load_bin
+
+        bins, issame = load_bin(args[0])
+        n = len(issame)
+        return PairSet(
+            name=os.path.basename(args[0]),
+            images=_decode_all(bins, image_size, args[0]),
+            first=np.arange(0, 2 * n, 2, dtype=np.int64),
+            second=np.arange(1, 2 * n, 2, dtype=np.int64),
+            issame=issame,
+            num_folds=10,
+            flip=True,
+        )
+    from tfface.eval import lfw
+
+    pairs_txt, images_dir, ext = args
+    pairs = lfw.read_pairs(pairs_txt)
+    paths1, paths2, issame = lfw.pair_paths(pairs, images_dir, ext=ext)
+    unique = sorted(set(paths1) | set(paths2))
+    index = {p: i for i, p in enumerate(unique)}
+    return PairSet(
+        name=f"LFW {os.path.basename(pairs_txt)}",
+        images=_decode_all(unique, image_size, images_dir),
+        first=np.array([index[p] for p in paths1], np.int64),
+        second=np.array([index[p] for p in paths2], np.int64),
+        issame=issame,
+        num_folds=pairs.num_sets,
+        flip=True,
+    )
+
+
+def calibrated_threshold(embeddings, pairs):
+    """(threshold, accuracy): the cosine cut that maximises accuracy over all `pairs`."""
+    first = np.asarray(pairs.first, dtype=np.int64)
+    second = np.asarray(pairs.second, dtype=np.int64)
+    scores = np.sum(embeddings[first] * embeddings[second], axis=1)
+    threshold, accuracy = verification.best_accuracy_threshold(scores, pairs.issame)
+    return float(threshold), float(accuracy)

@@ -8,7 +8,12 @@ from tfface.models.registry import create_backbone
 
 
 def build_embedding_model(
-    backbone, image_size, embedding_dim, normalization="insightface", **backbone_kwargs
+    backbone,
+    image_size,
+    embedding_dim,
+    normalization="insightface",
+    return_features=False,
+    **backbone_kwargs,
 ):
     """Wraps a backbone into the model that training, evaluation and export share.
 
@@ -21,6 +26,10 @@ def build_embedding_model(
         image_size: input side S.
         embedding_dim: output size D.
         normalization: "insightface" (((x/255) − 0.5)/0.5) or "facenet" ((x − 127.5)/128).
+        return_features: also output the backbone's unnormalised features: the model maps
+            images to `[unit_embeddings, features]` (training heads whose logits scale
+            with ‖x‖ read the features; `keras.Model(model.input, model.outputs[0])` is the
+            embedding model sharing its layers).
         **backbone_kwargs: forwarded to the backbone factory when `backbone` is a name.
 
     Example:
@@ -61,6 +70,8 @@ def build_embedding_model(
     # === Functional Model ===
     inputs = keras.Input(shape=(image_size, image_size, 3), dtype="float32", name="pixels")
     x = ImageNormalization(mode=normalization, name="normalization")(inputs)
-    x = net(x)
-    outputs = L2Normalize(axis=-1, dtype="float32", name="l2_normalize")(x)
+    features = net(x)
+    outputs = L2Normalize(axis=-1, dtype="float32", name="l2_normalize")(features)
+    if return_features:
+        return keras.Model(inputs, [outputs, features], name=f"{name}_with_features")
     return keras.Model(inputs, outputs, name=name)

@@ -17,24 +17,10 @@ gradients, because the optimizer all-reduces gradients with a SUM:
 import keras
 import tensorflow as tf
 
-LOSSES = (
-    "softmax",
-    "center",
-    "triplet",
-    "sphereface",
-    "normface",
-    "cosface",
-    "arcface",
-    "combined",
-)
-MARGIN_HEADS = {
-    "sphereface": "SphereFace",
-    "normface": "NormFace",
-    "cosface": "CosFace",
-    "arcface": "ArcFace",
-    "combined": "CombinedMargin",
-}
-RAW_FEATURE_LOSSES = ("softmax", "center", "sphereface")
+from tfface.training.heads import LOSSES  # noqa: F401  (re-exported)
+from tfface.training.heads import build_head
+from tfface.training.heads import get_head
+
 MINING = ("semihard", "hard", "all")
 MINING_SCOPES = ("global", "replica")
 
@@ -79,9 +65,9 @@ class Objective(tf.Module):
     """Per-replica training loss for one of `LOSSES`.
 
     Args:
-        loss: one of `LOSSES`.
+        loss: one of `LOSSES` (the head table, `tfface.training.heads`).
         num_classes: number of training identities (heads and centers).
-        mining: triplet mining, one of `MINING` (triplet loss only).
+        mining: triplet mining, one of `MINING` (triplet loss only; ignored otherwise).
         mining_scope: `"global"` mines on the all-gathered global batch, `"replica"` on
             each replica's shard (tensorflow-addons' behaviour under MirroredStrategy).
         triplet_margin: triplet margin α.
@@ -93,14 +79,15 @@ class Objective(tf.Module):
     Call arguments:
         embeddings: float32 [b, D] unit embeddings of this replica's shard.
         labels: int [b] identity labels.
-        features: optional float [b, D] unnormalised backbone features; softmax, center
-            and SphereFace use them instead of the unit embeddings when given.
+        features: optional float [b, D] unnormalised backbone features; the heads marked
+            `raw_features` (softmax, center, SphereFace) use them instead when given.
         global_labels: optional int [N·b] labels of the whole global batch in replica
             order (the host knows them; saves a collective for global mining).
         training: passed to the center layer (updates centers when True).
 
     Returns `(loss, stats)`: a float32 scalar and a dict of float32/int32 scalars
-    (`positive_pairs`, `active_fraction` for triplet; `accuracy` for heads).
+    (`positive_pairs`, `active_fraction` for triplet; `accuracy` for heads, on the logits
+    without margin).
     """
 
     def __init__(
@@ -116,9 +103,8 @@ class Objective(tf.Module):
         center_alpha=0.5,
     ):
         super().__init__(name="objective")
-        if loss not in LOSSES:
-            raise ValueError(f"`loss` must be one of {LOSSES}. Received: loss={loss!r}")
-        if mining not in MINING:
+        self.spec = get_head(loss)
+        if loss == "triplet" and mining not in MINING:
             raise ValueError(f"`mining` must be one of {MINING}. Received: mining={mining!r}")
         if mining_scope not in MINING_SCOPES:
             raise ValueError(
@@ -141,17 +127,9 @@ class Objective(tf.Module):
         self.head_kwargs = dict(head_kwargs or {})
         self.center_weight = center_weight
         self.center_alpha = center_alpha
-        self.head = None
+        self.head = build_head(loss, num_classes, self.head_kwargs)
         self.center = None
-        if loss in ("softmax", "center"):
-            # Float32 logits even under mixed_float16: softmax of large logits overflows.
-            self.head = keras.layers.Dense(num_classes, dtype="float32", name="softmax_head")
-        elif loss in MARGIN_HEADS:
-            from tfface import layers
-
-            cls = getattr(layers, MARGIN_HEADS[loss])
-            self.head = cls(num_classes, dtype="float32", **self.head_kwargs)
-        if loss == "center":
+        if self.spec.center:
             from tfface import layers
 
             self.center = layers.CenterLoss(
@@ -163,7 +141,7 @@ class Objective(tf.Module):
         if self.head is not None and not self.head.built:
             emb = keras.ops.zeros((2, embedding_dim), "float32")
             lab = keras.ops.zeros((2,), "int64")
-            if self.loss in MARGIN_HEADS:
+            if self.spec.margin_head:
                 self.head([emb, lab])
             else:
                 self.head(emb)
@@ -199,19 +177,23 @@ class Objective(tf.Module):
                 return_stats=True,
             )
             return tf.cast(loss, tf.float32), dict(stats)
-        if self.loss in RAW_FEATURE_LOSSES and features is not None:
+        if self.spec.raw_features and features is not None:
             # Their logits scale with ‖x‖ (or centers live in feature space): on unit
             # vectors the softmax could never become confident.
             embeddings = tf.cast(features, tf.float32)
-        if self.loss in MARGIN_HEADS:
+        if self.spec.margin_head:
             logits = self.head([embeddings, labels], training=training)
+            # Accuracy on the plain logits f(x)·cos θ_j: with the margin on the target
+            # class, argmax rarely picks it early in training (ArcFace logged accuracy=0).
+            plain = tf.stop_gradient(self.head(embeddings, training=False))
         else:
             logits = self.head(embeddings, training=training)
+            plain = logits
         logits = tf.cast(logits, tf.float32)
         ce = tf.reduce_mean(
             keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
         )
-        correct = tf.equal(tf.argmax(logits, axis=-1), tf.cast(labels, tf.int64))
+        correct = tf.equal(tf.argmax(plain, axis=-1), tf.cast(labels, tf.int64))
         stats = {"accuracy": tf.reduce_mean(tf.cast(correct, tf.float32))}
         if self.center is None:
             return ce, stats

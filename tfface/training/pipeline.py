@@ -1,9 +1,9 @@
 """`train_and_evaluate`: train → held-out verification against baselines → export.
 
-The three verification rows (raw pixels, the freshly initialised network, the trained
-network) are measured on the same pairs. The untrained row is taken before any checkpoint
-is restored, from the network as `--seed` initialises it, so a resumed run reports the same
-baseline as an uninterrupted one.
+The verification rows (raw pixels, the freshly initialised network, the trained network)
+are measured with `tfface.eval` on the same `PairSet`. The untrained row is taken before
+any checkpoint is restored, from the network as `seed` initialises it, so a resumed run
+reports the same baseline as an uninterrupted one.
 """
 
 import json
@@ -13,9 +13,14 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfface.training import evaluation
+from tfface.eval import pairs as pairs_lib
+from tfface.eval.embed import embed_array
+from tfface.training.config import check_identities
 from tfface.training.trainer import Trainer
 from tfface.training.trainer import write_scalar
+
+MODEL_FILE = "embedding_model.keras"  # the trained embedding model (python -m tfface.export)
+EVAL_BATCH = 256
 
 
 def _row(name, result):
@@ -49,33 +54,87 @@ def _summary_dict(result):
     }
 
 
-def train_and_evaluate(
-    config,
-    eval_data="synthetic",
-    export_dir=None,
-    evaluate=True,
-    eval_every=0,
-    strategy=None,
-    scatter=True,
-    log=print,
-):
+def load_training_source(config):
+    """The training `Source` of `config.data`, checked to hold enough identities for a
+    P×K batch (raises ValueError naming `--data`) before any model is built."""
+    from tfface import data
+
+    source = data.load(config.data, image_size=config.image_size)
+    check_identities(config, len(source.identities))
+    return source
+
+
+def _total_steps(config, source):
+    if config.steps:
+        return config.steps
+    return config.epochs * max(1, -(-source.num_examples // config.global_batch_size))
+
+
+def finished_run(config, total_steps):
+    """The summary of a run in `config.model_dir` that already reached `total_steps` and
+    exported (when asked to), else None: rerunning it would only export a second copy."""
+    path = os.path.join(config.model_dir, "eval", "summary.json")
+    latest = tf.train.latest_checkpoint(os.path.join(config.model_dir, "checkpoints"))
+    if latest is None or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        summary = json.load(f)
+    done = summary.get("train", {}).get("final_step") == total_steps
+    at_end = latest.rsplit("-", 1)[-1] == str(total_steps)
+    exported = not config.export or os.path.isdir(summary.get("export_path") or "")
+    return summary if done and at_end and exported else None
+
+
+def _embedder(model):
+    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return lambda x: fn(x).numpy()
+
+
+def evaluate_model(embed, pair_set):
+    """(VerificationResult, unit embeddings) of an embedding function on `pair_set`."""
+    emb = embed_array(embed, pair_set.images, batch_size=EVAL_BATCH, flip=pair_set.flip)
+    return pairs_lib.evaluate_embeddings_on_pairs(emb, pair_set), emb
+
+
+def baseline_results(embed, pair_set):
+    """{"raw pixels": …, "untrained net": …}: the rows a trained net must beat."""
+    raw = pairs_lib.raw_pixel_embeddings(pair_set.images)
+    return {
+        "raw pixels": pairs_lib.evaluate_embeddings_on_pairs(raw, pair_set),
+        "untrained net": evaluate_model(embed, pair_set)[0],
+    }
+
+
+def train_and_evaluate(config, strategy=None, source=None, scatter=True, log=print):
     """Runs a whole training job; returns a dict with the training summary and results.
 
     Args:
-        config: a `TrainConfig`.
-        eval_data: `synthetic`, `bin:PATH` or `lfw:PAIRS_TXT,IMAGES_DIR` (see
-            `tfface.training.evaluation`).
-        export_dir: where `tfface.export.export_saved_model` writes the SavedModel (with
-            the threshold calibrated on the held-out pairs); None skips the export.
-        evaluate: run the held-out verification (needed for the export threshold).
-        eval_every: also evaluate every this many steps (TensorBoard `heldout/accuracy`);
-            0 evaluates only before and after training.
+        config: a validated `TrainConfig`; its evaluation and export sections say whether
+            to evaluate held-out pairs (`eval_data`, every `eval_every` steps as well) and
+            where to export the SavedModel (with the threshold calibrated on those pairs).
         strategy: a `tf.distribute.Strategy` (default from `config.strategy`).
+        source: the training `Source` (default `load_training_source(config)`).
         scatter: write a 2-D scatter PNG of held-out embeddings (synthetic eval data).
         log: a print-like function.
+
+    Writes, on the chief: `<model_dir>/embedding_model.keras` (the trained embedding model)
+    and, when evaluating, `<model_dir>/eval/` (reports, `summary.json`). A run that already
+    reached its last step and exported is not redone: its summary is returned.
     """
     t_start = time.time()
-    trainer = Trainer(config, strategy=strategy, log=log)
+    if source is None:
+        source = load_training_source(config)
+    total_steps = _total_steps(config, source)
+    done = finished_run(config, total_steps) if config.evaluate else None
+    if done is not None:
+        where = f"; exported to {done['export_path']}" if done.get("export_path") else ""
+        log(
+            f"{config.model_dir} already finished at step {total_steps}{where}. Nothing to do "
+            "(raise --steps with --allow_config_change=steps to train further)."
+        )
+        return dict(done, already_finished=True)
+
+    trainer = Trainer(config, strategy=strategy, source=source, log=log)
     chief = trainer.chief
     model_dir = config.model_dir
     os.makedirs(model_dir, exist_ok=True)
@@ -91,42 +150,48 @@ def train_and_evaluate(
         f"(P={config.identities_per_batch} × K={config.images_per_identity}); "
         f"{trainer.total_steps} steps; model_dir={model_dir}"
     )
+    evaluate = config.evaluate and chief
+    embed = _embedder(trainer.model)
     results = {}
     pair_set = None
-    embed = tf.function(lambda x: trainer.model(x, training=False), reduce_retracing=True)
     hooks = []
-    if evaluate and chief:
-        pair_set = evaluation.load_pair_set(eval_data, config.image_size, seed=config.seed)
-        results["raw pixels"] = evaluation.raw_pixel_result(pair_set)
-        emb0 = evaluation.embed_images(embed, pair_set.images, flip=pair_set.flip)
-        results["untrained net"] = evaluation.evaluate_embeddings(pair_set, emb0)
+    if evaluate:
+        pair_set = pairs_lib.load_pair_set(config.eval_data, config.image_size, seed=config.seed)
+        results.update(baseline_results(embed, pair_set))
         log(format_table(pair_set, results))
 
-        if eval_every:
+        if config.eval_every:
 
             def periodic(step, writer):
-                emb = evaluation.embed_images(embed, pair_set.images, flip=pair_set.flip)
-                r = evaluation.evaluate_embeddings(pair_set, emb)
+                r, _ = evaluate_model(embed, pair_set)
                 log(f"step {step}: held-out accuracy {r.accuracy_mean:.4f} ± {r.accuracy_std:.4f}")
                 if writer is not None:
                     with writer.as_default(step=step):
                         write_scalar("heldout/accuracy", r.accuracy_mean)
                         write_scalar("heldout/auc", r.auc)
 
-            hooks.append((eval_every, periodic))
+            hooks.append((config.eval_every, periodic))
 
     summary = trainer.fit(hooks=hooks)
     out = {"train": summary, "total_steps": trainer.total_steps}
-    if not (evaluate and chief):
+    if chief:
+        out["model_path"] = os.path.join(model_dir, MODEL_FILE)
+        trainer.model.save(out["model_path"])
+    if not evaluate:
         return out
 
     t_eval = time.time()
-    emb = evaluation.embed_images(embed, pair_set.images, flip=pair_set.flip)
-    trained = evaluation.evaluate_embeddings(pair_set, emb)
+    trained, emb = evaluate_model(embed, pair_set)
     results["trained net"] = trained
     log(format_table(pair_set, results))
     gain = trained.accuracy_mean - results["raw pixels"].accuracy_mean
     log(f"Trained minus raw pixels: {100 * gain:+.1f} accuracy points.")
+    if gain <= 0:
+        log(
+            f"WARNING: the trained net does not beat the raw-pixel baseline on {pair_set.name} "
+            f"({100 * gain:+.1f} points): it has not learnt a useful embedding. Train longer "
+            "or check the data before using its export."
+        )
 
     eval_dir = os.path.join(model_dir, "eval")
     os.makedirs(eval_dir, exist_ok=True)
@@ -147,28 +212,27 @@ def train_and_evaluate(
         write_scalar("heldout/val_at_far", trained.val_mean)
     writer.flush()
     if scatter and pair_set.labels is not None:
-        evaluation.write_scatter(
-            os.path.join(eval_dir, "heldout_scatter.png"), emb, pair_set.labels
-        )
+        write_scatter(os.path.join(eval_dir, "heldout_scatter.png"), emb, pair_set.labels)
 
-    threshold, all_pairs_accuracy = evaluation.calibrated_threshold(pair_set, emb)
+    threshold, all_pairs_accuracy = pairs_lib.calibrated_threshold(emb, pair_set)
     # Unit embeddings: cosine lies in [-1, 1]; an accept-all/reject-all cut can fall outside.
     threshold = float(np.clip(threshold, -1.0, 1.0))
     out.update(
         {
-            "eval_data": eval_data,
+            "eval_data": config.eval_data,
             "eval_pairs": len(pair_set),
             "results": {name: _summary_dict(r) for name, r in results.items()},
+            "beats_raw_pixels": bool(gain > 0),
             "threshold": threshold,
             "threshold_accuracy_all_pairs": all_pairs_accuracy,
             "eval_seconds": time.time() - t_eval,
         }
     )
-    if export_dir:
+    if config.export:
         from tfface.export import export_saved_model
 
         path = export_saved_model(
-            trainer.model, export_dir, threshold=threshold, image_size=config.image_size
+            trainer.model, config.export_path, threshold=threshold, image_size=config.image_size
         )
         out["export_path"] = path
         log(f"Exported SavedModel to {path} (verify threshold {threshold:.4f}).")
@@ -177,3 +241,29 @@ def train_and_evaluate(
         json.dump(out, f, indent=1, default=str)
         f.write("\n")
     return out
+
+
+def write_scatter(path, embeddings, labels, max_identities=10, title=None):
+    """2-D scatter of held-out embeddings of a few identities (first two principal axes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    ids = np.unique(labels)[:max_identities]
+    mask = np.isin(labels, ids)
+    x = embeddings[mask] - embeddings[mask].mean(axis=0)
+    # Principal axes via SVD: a linear projection, so distances are not warped like t-SNE.
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    xy = x @ vt[:2].T
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    try:
+        for k in ids:
+            sel = labels[mask] == k
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=12, label=str(int(k)))
+        ax.set_title(title or f"held-out embeddings, {len(ids)} identities (PCA)", fontsize=10)
+        ax.legend(fontsize=6, ncol=2, loc="best")
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)

@@ -1,0 +1,109 @@
+"""The head table: every loss builds its head from one entry; accuracy without the margin."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfface import layers
+from tfface import models
+from tfface.training import heads
+from tfface.training.config import TrainConfig
+from tfface.training.objective import Objective
+
+
+@pytest.mark.parametrize("loss", heads.LOSSES)
+def test_every_loss_builds_from_its_entry(loss):
+    spec = heads.get_head(loss)
+    head = heads.build_head(loss, 5)
+    if spec.layer is None:
+        assert head is None
+        return
+    assert isinstance(head, heads.layer_class(loss))
+    assert head.dtype_policy.name == "float32"
+    for key, value in spec.defaults.items():
+        assert getattr(head, key) == value, key
+    # The config applies the same defaults, so train.py and the Python API agree.
+    assert TrainConfig(loss=loss).head_kwargs == spec.defaults
+
+
+@pytest.mark.parametrize("loss", heads.LOSSES)
+def test_objective_on_features_or_unit_embeddings(loss):
+    """`raw_features` heads read the features: scaling them changes the loss; the others
+    read the unit embeddings and ignore the features."""
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(8, 4)).astype("float32")
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(4), 2)
+    objective = Objective(loss, 4, mining="semihard" if loss == "triplet" else None)
+    objective.build(4)
+
+    def loss_of(scale):
+        value, stats = objective(unit, labels, training=False, features=scale * features)
+        assert all(np.isfinite(float(v)) for v in stats.values())
+        return float(value)
+
+    changed = not math.isclose(loss_of(1.0), loss_of(3.0), rel_tol=1e-6)
+    assert changed == heads.get_head(loss).raw_features
+
+
+def test_margin_head_accuracy_uses_logits_without_margin():
+    """Two classes at angles 0 and 1.3 rad, an embedding of class 0 at 0.6 rad: it is 0.6
+    from its class and 0.7 from the other, so the plain argmax is right. ArcFace's margin
+    logit s·cos(0.6 + 0.5) = 0.45·s falls below s·cos(0.7) = 0.76·s: accuracy on the
+    penalised logits would be 0, as train.py logged before."""
+    objective = Objective("arcface", 2, head_kwargs={"scale": 16.0, "margin": 0.5})
+    objective.build(2)
+    objective.head.kernel.assign(np.array([[1.0, math.cos(1.3)], [0.0, math.sin(1.3)]]))
+    embeddings = np.array([[math.cos(0.6), math.sin(0.6)]], "float32")
+    labels = np.array([0])
+    logits = objective.head([tf.constant(embeddings), tf.constant(labels)])
+    assert int(np.argmax(logits[0])) == 1  # the margin-penalised logits pick the wrong class
+    _, stats = objective(embeddings, labels, training=True)
+    assert float(stats["accuracy"]) == 1.0
+
+
+@pytest.mark.parametrize(
+    "loss, given, message",
+    [
+        ("softmax", {"scale": 8.0}, "--scale applies to margin heads only"),
+        ("sphereface", {"scale": 8.0}, r"--scale does not apply to --loss=sphereface \(its"),
+        ("sphereface", {"margin": 2.5}, "integer m"),
+        ("arcface", {"margins": ["1", "0.2", "0.1"]}, "it applies to --loss=combined"),
+        ("combined", {"margin": 0.3}, "use --margins=m1,m2,m3"),
+        ("combined", {"margins": ["1", "x", "0"]}, "must be numbers"),
+    ],
+)
+def test_head_flag_errors(loss, given, message):
+    with pytest.raises(ValueError, match=message):
+        heads.head_kwargs_from_flags(loss, **given)
+
+
+@pytest.mark.parametrize(
+    "loss, kwargs, message",
+    [
+        ("arcface", {"margin": -1.0}, "margin"),
+        ("cosface", {"scale": 0.0}, "scale"),
+        ("combined", {"m1": 0.0}, "m1"),
+        ("arcface", {"margn": 0.3}, "Unrecognized keyword arguments"),
+        ("arcface", {"scale": float("nan")}, "finite"),
+    ],
+)
+def test_check_head_kwargs_uses_the_layer_rules(loss, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        heads.check_head_kwargs(loss, kwargs)
+
+
+def test_unknown_loss():
+    with pytest.raises(ValueError, match="`loss` must be one of"):
+        heads.get_head("magface")
+
+
+def test_embedding_model_with_features_shares_the_embedding_graph():
+    model = models.build_embedding_model("small_cnn", 32, 16, return_features=True)
+    unit, features = model(np.full((2, 32, 32, 3), 100.0, "float32"))
+    np.testing.assert_allclose(
+        unit, features / np.linalg.norm(features, axis=1, keepdims=True), atol=1e-6
+    )
+    assert isinstance(model.get_layer("l2_normalize"), layers.L2Normalize)
