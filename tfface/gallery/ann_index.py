@@ -6,10 +6,12 @@ truth and `index="exact"` on the same file is the reference to check recall agai
 Needs `pip install -r requirements-ann.txt` (faiss-cpu).
 
 - `"ivf"` (IndexIVFFlat, inner product): k-means into `nlist` lists (default
-  4·sqrt(N), at most N/39 so k-means has its 39 points per centroid), trained on up to
-  `train_size` rows at load; a search scans the `nprobe` nearest lists. Rows enrolled
-  later go to the existing lists; reopening retrains. Recall depends on the data: tune
-  `nprobe` with `benchmarks/gallery_search.py` (BENCHMARKS.md has the measured trade-off).
+  4·sqrt(N), at most N/39 so k-means has its 39 points per centroid), trained with
+  `niter` iterations on up to `train_size` rows at load (k-means dominates the load time:
+  it costs niter × train_size × nlist × D multiply-adds); a search scans the `nprobe`
+  nearest lists. Rows enrolled later go to the existing lists; reopening retrains.
+  Recall depends on the data: tune `nprobe` with `benchmarks/gallery_search.py`
+  (BENCHMARKS.md has the measured trade-off).
 - `"hnsw"` (IndexHNSWFlat): graph with `M` links per node, `ef_construction` at build,
   `ef_search` at query time. No training, but building is slow (minutes per million).
 
@@ -37,7 +39,8 @@ class FaissRowIndex:
     Args:
         kind: `"ivf"` or `"hnsw"`.
         dim: vector size.
-        nlist, nprobe, train_size: IVF options (see module docstring).
+        nlist, nprobe, train_size, niter: IVF options (see module docstring); k-means runs
+            `niter` iterations on `train_size` sampled rows.
         M, ef_construction, ef_search: HNSW options.
         seed: k-means seed, for reproducible lists.
     """
@@ -50,7 +53,8 @@ class FaissRowIndex:
         dim,
         nlist=None,
         nprobe=32,
-        train_size=200_000,
+        train_size=65_536,
+        niter=10,
         M=32,
         ef_construction=200,
         ef_search=128,
@@ -64,6 +68,7 @@ class FaissRowIndex:
         self.nlist = nlist
         self.nprobe = int(nprobe)
         self.train_size = int(train_size)
+        self.niter = int(niter)
         self.M = int(M)
         self.ef_construction = int(ef_construction)
         self.ef_search = int(ef_search)
@@ -87,6 +92,7 @@ class FaissRowIndex:
         if n > self.train_size:
             sample = vectors[np.sort(rng.choice(n, self.train_size, replace=False))]
         index.cp.seed = self.seed
+        index.cp.niter = self.niter
         index.train(np.ascontiguousarray(sample, np.float32))
         index.nprobe = min(self.nprobe, nlist)
         return index
