@@ -10,17 +10,23 @@ from tfface.align.align_folder import align_folder
 from tfface.align.face_detector import FaceDetector
 from tfface.align.face_detector import detect_and_align
 from tfface.align.similarity import ARCFACE_TEMPLATE_112
+from tfface.align.similarity import DLIB_TEMPLATE_150
 from tfface.align.similarity import arcface_template
+from tfface.align.similarity import dlib_template
 from tfface.align.similarity import estimate_similarity
+from tfface.align.similarity import template_for
 from tfface.align.similarity import transform_points
 
 __all__ = [
     "ARCFACE_TEMPLATE_112",
+    "DLIB_TEMPLATE_150",
     "FaceDetector",
     "align_face",
     "align_folder",
     "arcface_template",
+    "dlib_template",
     "detect_and_align",
     "estimate_similarity",
+    "template_for",
     "transform_points",
 ]

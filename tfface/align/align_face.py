@@ -3,8 +3,8 @@
 import numpy as np
 from PIL import Image
 
-from tfface.align.similarity import arcface_template
 from tfface.align.similarity import estimate_similarity
+from tfface.align.similarity import template_for
 
 
 def as_rgb_uint8(image, arg="image"):
@@ -51,16 +51,20 @@ def warp_affine(image, matrix, image_size):
     return np.asarray(out, dtype=np.uint8)
 
 
-def align_face(image, landmarks, image_size=112, return_matrix=False):
-    """Aligns one face to the ArcFace five-point template with a similarity transform.
+def align_face(image, landmarks, image_size=112, return_matrix=False, template="arcface"):
+    """Aligns one face to a five-point template (ArcFace's by default) with a similarity
+    transform.
 
     Args:
         image: uint8 [H, W, 3] RGB image (grayscale and RGBA are converted).
         landmarks: [5, 2] (x, y) pixel coordinates in the order left eye, right eye, nose,
             left mouth corner, right mouth corner ("left" = the image's left), as returned by
             `FaceDetector`.
-        image_size: side S of the square output; the 112 template is scaled by S/112.
+        image_size: side S of the square output; the template is scaled to S.
         return_matrix: also return the [3, 3] image → crop transform.
+        template: "arcface" (insightface's 112 template; ArcFace-style models), "dlib"
+            (dlib's 150×150 chip with padding 0.25; `dlib_resnet_v1`) or [5, 2] points in
+            crop pixels.
 
     Returns:
         uint8 [S, S, 3] aligned face (and the matrix if `return_matrix`).
@@ -78,6 +82,15 @@ def align_face(image, landmarks, image_size=112, return_matrix=False):
             f"`landmarks` must have shape [5, 2] (left eye, right eye, nose, left mouth, "
             f"right mouth). Received shape {landmarks.shape}"
         )
-    matrix = estimate_similarity(landmarks, arcface_template(image_size))
+    if isinstance(template, str):
+        points = template_for(template, image_size)
+    else:
+        points = np.asarray(template, dtype=np.float64)
+        if points.shape != (5, 2):
+            raise ValueError(
+                f"`template` must be 'arcface', 'dlib' or [5, 2] points. Received shape "
+                f"{points.shape}"
+            )
+    matrix = estimate_similarity(landmarks, points)
     aligned = warp_affine(image, matrix, image_size)
     return (aligned, matrix) if return_matrix else aligned

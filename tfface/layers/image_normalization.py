@@ -5,7 +5,9 @@ from keras import ops
 
 from tfface.api_export import tfface_export
 
-_MODES = ("insightface", "facenet")
+_MODES = ("insightface", "facenet", "dlib")
+# dlib's input_rgb_image defaults, also stored in dlib_face_recognition_resnet_model_v1.dat.
+DLIB_MEAN_RGB = (122.782, 117.001, 104.298)
 
 
 @tfface_export("tfface.layers.ImageNormalization")
@@ -14,9 +16,11 @@ class ImageNormalization(keras.layers.Layer):
 
     - `"insightface"`: ((x / 255) − 0.5) / 0.5, i.e. [−1, 1] (ArcFace, MobileFaceNet).
     - `"facenet"`: (x − 127.5) / 128, i.e. [−0.996, 0.996] (facenet `fixed_image_standardization`).
+    - `"dlib"`: (x − mean_c) / 256 with RGB means (122.782, 117.001, 104.298) (dlib's
+      `input_rgb_image`, the input of its face recognition ResNet).
 
     Args:
-        mode: one of `"insightface"`, `"facenet"`. Defaults to `"insightface"`.
+        mode: one of `"insightface"`, `"facenet"`, `"dlib"`. Defaults to `"insightface"`.
         **kwargs: standard `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -31,7 +35,7 @@ class ImageNormalization(keras.layers.Layer):
 
     Reference:
         insightface `recognition/arcface_torch/dataset.py` (Normalize(0.5, 0.5));
-        facenet `src/facenet.py` `fixed_image_standardization`.
+        facenet `src/facenet.py` `fixed_image_standardization`; dlib `dlib/dnn/input.h`.
     """
 
     def __init__(self, mode="insightface", **kwargs):
@@ -44,6 +48,8 @@ class ImageNormalization(keras.layers.Layer):
         x = ops.cast(inputs, self.compute_dtype)
         if self.mode == "insightface":
             return (x / 255.0 - 0.5) / 0.5
+        if self.mode == "dlib":
+            return (x - ops.convert_to_tensor(DLIB_MEAN_RGB, dtype=self.compute_dtype)) / 256.0
         return (x - 127.5) / 128.0
 
     def compute_output_shape(self, input_shape):
