@@ -1,5 +1,6 @@
 """tfface.export: SavedModel with TF Serving signatures, warmup records, threshold calibration."""
 
+from tfface.export.gallery_model import export_gallery_model
 from tfface.export.saved_model import existing_versions
 from tfface.export.saved_model import export_saved_model
 from tfface.export.threshold import Calibration
@@ -13,6 +14,7 @@ __all__ = [
     "build_warmup_requests",
     "calibrate",
     "existing_versions",
+    "export_gallery_model",
     "export_saved_model",
     "read_warmup_requests",
     "write_warmup_requests",
