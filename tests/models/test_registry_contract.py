@@ -23,6 +23,8 @@ SMALL_IMAGE_SIZE = {
     "iresnet50": 32,
     "iresnet100": 32,
     "inception_resnet_v1": 75,
+    # dlib_resnet_v1's stride-2 convolutions are unpadded: 103 is the smallest valid input.
+    "dlib_resnet_v1": 103,
 }
 BIG = {"iresnet100", "inception_resnet_v1"}
 EMBEDDING_DIM = 24
@@ -124,6 +126,11 @@ class BackboneSerializationTest(test_case.TestCase):
     def test_inception_resnet_v1(self):
         self._check("inception_resnet_v1")
 
+    # 5.6 M parameters; its one custom layer (ZeroExtendAdd) round-trips here.
+    @pytest.mark.slow
+    def test_dlib_resnet_v1(self):
+        self._check("dlib_resnet_v1")
+
     def test_every_backbone_is_covered(self):
         tested = {n[len("test_") :] for n in dir(self) if n.startswith("test_")}
         self.assertEqual(set(models.list_backbones()) - tested, set())
@@ -154,6 +161,9 @@ class EmbeddingModelContractTest(test_case.TestCase):
     @pytest.mark.slow
     def test_inception_resnet_v1(self):
         self._check("inception_resnet_v1")
+
+    def test_dlib_resnet_v1(self):
+        self._check("dlib_resnet_v1")
 
     def test_every_backbone_is_covered(self):
         tested = {n[len("test_") :] for n in dir(self) if n.startswith("test_")}
@@ -198,6 +208,10 @@ class MixedPrecisionContractTest(test_case.TestCase):
     @pytest.mark.slow
     def test_inception_resnet_v1(self):
         self._check("inception_resnet_v1")
+
+    @pytest.mark.slow
+    def test_dlib_resnet_v1(self):
+        self._check("dlib_resnet_v1")
 
     def test_every_backbone_is_covered(self):
         tested = {n[len("test_") :] for n in dir(self) if n.startswith("test_")}
