@@ -24,6 +24,7 @@ from absl import logging  # noqa: E402
 from tfface.training import config as config_lib  # noqa: E402
 
 config_lib.define_flags()
+flags.adopt_module_key_flags(config_lib)  # --help lists them as train.py's own
 F = flags.FLAGS
 
 

@@ -300,6 +300,23 @@ def test_end_to_end_tiny_run_evaluates_and_exports(tmp_path):
     assert os.path.exists(os.path.join(export, "saved_model.pb"))
     assert -1.0 <= summary["threshold"] <= 1.0
     assert os.listdir(model_dir / "train"), "no TensorBoard events"
+    # The run records how it was made and keeps the trained embedding model.
+    saved = json.loads((model_dir / "config.json").read_text())
+    assert saved["run"]["steps"] == 6 and saved["objective"]["mining"] == "semihard"
+    assert (model_dir / "embedding_model.keras").is_file()
+    beats = summary["beats_raw_pixels"]
+    assert beats == (
+        summary["results"]["trained net"]["accuracy_mean"]
+        > summary["results"]["raw pixels"]["accuracy_mean"]
+    )
+    assert ("WARNING: the trained net does not beat the raw-pixel baseline" in out) != beats
+    # A rerun of the finished run does nothing and exports no second version.
+    versions = sorted(os.listdir(os.path.dirname(export)))
+    again = _run([*TINY, "--loss=triplet", "--steps=6", f"--model_dir={model_dir}"])
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "already finished at step 6" in again.stdout
+    assert "Exported SavedModel" not in again.stdout
+    assert sorted(os.listdir(os.path.dirname(export))) == versions
 
 
 def _checkpoint_values(model_dir):
