@@ -48,15 +48,52 @@ def _convert_dlib(src, dst):
     return model
 
 
+def _write_converted(model, dst, name):
+    """Saves a converted FaceNet / insightface model with its metadata: the ArcFace template
+    scaled to the crop, and no threshold (none is published for these weights: calibrate
+    one on your pairs)."""
+    from tfface.export import model_metadata
+
+    model.save(dst)
+    metadata = model_metadata.build_metadata(
+        name=name,
+        image_size=int(model.input.shape[1]),
+        embedding_size=int(model.output.shape[-1]),
+        fingerprint=model_metadata.weights_fingerprint(model.variables),
+        template="arcface",
+    )
+    model_metadata.write_keras_metadata(dst, metadata)
+    return model
+
+
+def _convert_facenet(src, dst):
+    """facenet-pytorch state dict (.pt) or davidsandberg/facenet TF1 checkpoint (.index or
+    folder) → `inception_resnet_v1` .keras."""
+    from tfface.models.converters import convert_facenet
+
+    return _write_converted(convert_facenet(src), dst, "facenet_inception_resnet_v1")
+
+
+def _convert_insightface(src, dst):
+    """insightface model-zoo .onnx or arcface_torch .pth → `iresnet*` / `mobilefacenet`."""
+    from tfface.models.converters import convert_insightface
+
+    model = convert_insightface(src)
+    return _write_converted(model, dst, f"insightface_{model.layers[2].name}")
+
+
 # --from NAME → function(src, dst) that writes the .keras model; one line per format.
 CONVERTERS = {
     "dlib": _convert_dlib,
+    "facenet": _convert_facenet,
+    "insightface": _convert_insightface,
 }
 
 
-def _list(out=sys.stdout):
+def _list(out=None):
     from tfface import models
 
+    out = out or sys.stdout
     print("Backbones (tfface.models.create_backbone):", file=out)
     for name in models.list_backbones():
         print(f"  {name}", file=out)

@@ -1,0 +1,73 @@
+"""`python -m tfface.models list|convert`."""
+
+import json
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+from tests.models.dlib_fixtures import astronaut_chip  # noqa: F401
+from tests.models.dlib_fixtures import dlib_cache  # noqa: F401
+from tests.models.dlib_fixtures import dlib_models  # noqa: F401
+from tfface.models import pretrained
+from tfface.models.__main__ import CONVERTERS
+from tfface.models.__main__ import main
+
+
+def test_list_shows_backbones_pretrained_and_converters(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("dlib_resnet_v1", "iresnet50", "small_cnn", "face-recognition-models", "CC0"):
+        assert name in out
+    assert "Converters (convert --from): " in out and "dlib" in out
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["convert", "model.dat", "out.keras", "--from", "caffe"], "--from must be one of"),
+        (["convert", "/no/such.dat", "out.keras", "--from", "dlib"], "SRC does not exist"),
+        (["convert", __file__, "out.h5", "--from", "dlib"], "DST must end with .keras"),
+        (["convert", __file__, "/no/dir/out.keras", "--from", "dlib"], "directory does not"),
+    ],
+)
+def test_bad_arguments_exit_2(argv, match, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert match in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_dlibs_fails_cleanly(tmp_path, capsys):
+    src = tmp_path / "x.dat"
+    src.write_bytes(b"\x01\x01\x01\x05hello")
+    assert main(["convert", str(src), str(tmp_path / "o.keras"), "--from", "dlib"]) == 1
+    assert "expected 'loss_metric_2'" in capsys.readouterr().err
+    assert not (tmp_path / "o.keras").exists()
+
+
+def test_convert_dlib_writes_a_keras_model_with_metadata(
+    tmp_path,
+    dlib_models,  # noqa: F811
+    astronaut_chip,  # noqa: F811
+):
+    src = pretrained.package_file(pretrained.DLIB_PACKAGE, pretrained.DLIB_RESNET_FILE)
+    dst = tmp_path / "dlib.keras"
+    assert main(["convert", src, str(dst), "--from", "dlib"]) == 0
+    with pytest.raises(SystemExit):
+        main(["convert", src, str(dst), "--from", "dlib"])  # exists, no --overwrite
+    model = keras.saving.load_model(dst)
+    x = astronaut_chip[None].astype("float32")
+    np.testing.assert_allclose(model(x), dlib_models[0](x), atol=1e-6)
+    with zipfile.ZipFile(dst) as z:
+        meta = json.loads(z.read("tfface_model.json"))
+    assert meta["image_size"] == 150 and meta["template"]["name"] == "dlib"
+    assert meta["threshold"] == pytest.approx(pretrained.DLIB_THRESHOLD)
+
+
+def test_converter_table_entries_take_src_and_dst():
+    import inspect
+
+    for name, fn in CONVERTERS.items():
+        assert list(inspect.signature(fn).parameters)[:2] == ["src", "dst"], name

@@ -1,0 +1,55 @@
+"""The issue's "done when" on the real wheel photos (benchmarks/pretrained_similarity.py).
+
+Every face in insightface's t1.jpg / Tom_Hanks_54745.png and scikit-image's astronaut is a
+different person; each must match its own mirrored, shifted and brightened copy at the
+model's threshold, and the cosine threshold must make the same calls as dlib's own rule
+(raw distance < 0.6). That every different-person pair falls below the threshold is the
+strict xfail: one pair of t1.jpg is closer than dlib's 0.6 (see BUILD_NOTES.md).
+"""
+
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "pretrained_similarity.py"
+
+
+@pytest.fixture(scope="module")
+def table():
+    import sys
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    spec = importlib.util.spec_from_file_location("pretrained_similarity", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        return module.similarity_table()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+
+
+def test_every_face_matches_its_copies(table):
+    assert len(table["labels"]) >= 8
+    for kind, values in table["same"].items():
+        assert np.all(values >= table["threshold"]), (kind, values)
+
+
+def test_cosine_threshold_makes_dlibs_calls(table):
+    thr = table["threshold"]
+    same = np.concatenate(list(table["same"].values()))
+    same_dist = np.concatenate(list(table["same_dist"].values()))
+    np.testing.assert_array_equal(same >= thr, same_dist < 0.6)
+    np.testing.assert_array_equal(table["different"] < thr, table["different_dist"] >= 0.6)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="t1.jpg faces 4 and 5 (left to right) are 0.55 apart in raw distance, under "
+    "dlib's 0.6, on tfface's MTCNN alignment (0.63 on dlib's own); see BUILD_NOTES.md",
+)
+def test_every_different_person_pair_is_below_the_threshold(table):
+    assert np.all(table["different"] < table["threshold"])
