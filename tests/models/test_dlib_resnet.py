@@ -188,3 +188,22 @@ def test_dlib_image_normalization():
     out = keras.ops.convert_to_numpy(ImageNormalization("dlib")(x))
     np.testing.assert_allclose(out, expected, atol=1e-6)
     assert ImageNormalization.from_config(ImageNormalization("dlib").get_config()).mode == "dlib"
+
+
+def test_pretrained_backbone_for_fine_tuning(dlib_models, dlib_cache):  # noqa: F811
+    backbone, spec = models.load_pretrained_backbone(
+        "dlib_resnet_v1", trainable_blocks=1, cache=dlib_cache
+    )
+    assert (spec.image_size, spec.embedding_dim, spec.normalization) == (150, 128, "dlib")
+    trainable = {v.path.split("/")[0] for v in backbone.trainable_variables}
+    assert trainable == {
+        "head_fc",
+        "block14_conv1",
+        "block14_affine1",
+        "block14_conv2",
+        "block14_affine2",
+    }
+    _assert_same_weights(backbone, dlib_models[0].get_layer("dlib_resnet_v1"))
+    model = models.build_embedding_model(backbone, 150, 128, normalization=spec.normalization)
+    x = np.random.default_rng(1).uniform(0, 255, (1, 150, 150, 3)).astype("float32")
+    np.testing.assert_allclose(model(x), dlib_models[0](x), atol=1e-6)

@@ -18,6 +18,7 @@ from tfface.models.pretrained import PretrainedWeightsError
 from tfface.models.pretrained import get_pretrained_spec
 from tfface.models.pretrained import list_pretrained
 from tfface.models.pretrained import load_pretrained
+from tfface.models.pretrained import load_pretrained_backbone
 from tfface.models.registry import create_backbone
 from tfface.models.registry import get_backbone_factory
 from tfface.models.registry import list_backbones
@@ -33,5 +34,6 @@ __all__ = [
     "list_backbones",
     "list_pretrained",
     "load_pretrained",
+    "load_pretrained_backbone",
     "register_backbone",
 ]

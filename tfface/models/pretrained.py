@@ -142,14 +142,14 @@ DLIB_MEDIAN_NORM = 1.46
 DLIB_THRESHOLD = 1.0 - 0.6**2 / (2 * DLIB_MEDIAN_NORM**2)
 
 
-def _dlib_backbone(cache=None):
+def _dlib_backbone(cache=None, trainable_blocks=None):
     """The `dlib_resnet_v1` backbone with dlib's weights, converted once and cached."""
     from tfface.models import dlib_resnet
     from tfface.models.dlib_format import DlibFormatError
 
     source = package_file(DLIB_PACKAGE, DLIB_RESNET_FILE, DLIB_PACKAGE_VERSION)
     digest = _sha256(source)
-    model = dlib_resnet.dlib_resnet_v1()
+    model = dlib_resnet.dlib_resnet_v1(trainable_blocks=trainable_blocks)
     cached = os.path.join(cache or cache_dir(), f"dlib_resnet_v1-{digest[:16]}.weights.h5")
     if os.path.isfile(cached):
         try:
@@ -202,6 +202,29 @@ _DLIB_SPEC = PretrainedSpec(
     ),
 )
 _register(_DLIB_SPEC, _dlib_backbone)
+
+
+@tfface_export("tfface.models.load_pretrained_backbone")
+def load_pretrained_backbone(name, trainable_blocks=None, cache=None):
+    """The pretrained backbone alone, for fine-tuning (e.g. `train.py --pretrained`).
+
+    Args:
+        name: one of `list_pretrained()`.
+        trainable_blocks: `None` trains every layer; an int N freezes all but the last N
+            residual blocks and the final dense layer (see the backbone's factory, e.g.
+            `tfface.models.dlib_resnet.dlib_resnet_v1`).
+        cache: directory for converted weights (default `cache_dir()`).
+
+    Returns:
+        (backbone, spec): the `keras.Model` mapping images normalised with
+        `spec.normalization` ([N, S, S, 3], S = `spec.image_size`) to raw
+        `spec.embedding_dim` descriptors, holding the published weights; and its
+        `PretrainedSpec`. Wrap it with `tfface.models.build_embedding_model(backbone,
+        spec.image_size, spec.embedding_dim, normalization=spec.normalization)`.
+    """
+    spec = get_pretrained_spec(name)
+    backbone, _ = _PRETRAINED[name][1](cache, trainable_blocks)
+    return backbone, spec
 
 
 @tfface_export("tfface.models.load_pretrained")
