@@ -156,7 +156,7 @@ def export_gallery_model(
     identify_threshold=None,
     image_size=None,
     overwrite=False,
-    template="arcface",
+    template=None,
 ):
     """Exports an embedding model with a gallery and `identify` signatures; returns the
     version directory (`<export_dir>/<name>/<version>/`, published atomically).
@@ -194,7 +194,7 @@ def export_gallery_model(
     open_set = threshold if open_set is None else open_set
     image_size = _resolve_image_size(model, image_size)
     dim = _check_embeddings(model, image_size, seed=0)
-    fingerprint = model_metadata.weights_fingerprint(model.variables)
+    fingerprint = model_metadata.model_fingerprint(model)
     if hasattr(gallery, "search"):
         stored = gallery.model_info
         if stored.get("fingerprint") not in (None, fingerprint):
@@ -219,7 +219,7 @@ def export_gallery_model(
         embedding_size=dim,
         fingerprint=fingerprint,
         threshold=threshold,
-        template=template,
+        template=model_metadata.model_template(model) if template is None else template,
     )
     gallery_metadata = {
         "identities": len(names),

@@ -31,7 +31,7 @@ import zipfile
 
 import numpy as np
 
-from tfface.align.similarity import arcface_template
+from tfface.align.similarity import template_for
 
 METADATA_FILE = "tfface_model.json"
 SAVED_MODEL_METADATA_PATH = os.path.join("assets.extra", METADATA_FILE)
@@ -43,20 +43,16 @@ def template_points(template, image_size):
     """[5, 2] float64 template points for an `image_size` crop.
 
     Args:
-        template: "arcface" (insightface's 112 template scaled to the crop), or [5, 2]
-            points already in crop pixels.
+        template: a `tfface.align` template name ("arcface": insightface's 112 template
+            scaled to the crop; "dlib": dlib's 150 chip), or [5, 2] points in crop pixels.
     """
     if isinstance(template, str):
-        if template != "arcface":
-            raise ValueError(
-                f"Unknown alignment template name; give 'arcface' or [5, 2] points. "
-                f"Received: template={template!r}"
-            )
-        return arcface_template(int(image_size))
+        return template_for(template, int(image_size))
     points = np.asarray(template, dtype=np.float64)
     if points.shape != (5, 2) or not np.all(np.isfinite(points)):
         raise ValueError(
-            "`template` must be 'arcface' or finite [5, 2] points (left eye, right eye, nose, "
+            "`template` must be a template name or finite [5, 2] points (left eye, right eye, "
+            "nose, "
             f"left mouth, right mouth) in crop pixels. Received shape {points.shape}"
         )
     if np.any(points < -0.5) or np.any(points > image_size - 0.5):
@@ -82,6 +78,27 @@ def weights_fingerprint(variables):
     return digest.hexdigest()[:16]
 
 
+def model_fingerprint(model):
+    """The fingerprint a Keras model carries in its `tfface_metadata` (pretrained models
+    fingerprint their source weights file), else `weights_fingerprint(model.variables)`.
+    Exports record this value, so a gallery built with the in-memory model accepts probes
+    from its SavedModel and the other way round."""
+    metadata = getattr(model, "tfface_metadata", None)
+    if metadata and metadata.get("fingerprint"):
+        return str(metadata["fingerprint"])
+    return weights_fingerprint(model.variables)
+
+
+def model_template(model, default="arcface"):
+    """The template ({"name", "points"}) in a Keras model's `tfface_metadata`, else
+    `default`."""
+    metadata = getattr(model, "tfface_metadata", None)
+    template = (metadata or {}).get("template")
+    if isinstance(template, dict) and template.get("points") is not None:
+        return {"name": str(template.get("name", "custom")), "points": template["points"]}
+    return default
+
+
 def build_metadata(
     *, name, image_size, embedding_size, fingerprint, threshold=None, template="arcface"
 ):
@@ -92,7 +109,10 @@ def build_metadata(
         threshold = float(threshold)
         if not math.isfinite(threshold) or not -1.0 <= threshold <= 1.0:
             raise ValueError(f"`threshold` must be in [-1, 1]. Received: threshold={threshold}")
-    template_name = template if isinstance(template, str) else "custom"
+    if isinstance(template, dict):  # {"name", "points"}, as a model's metadata holds it
+        template_name, template = template.get("name", "custom"), template["points"]
+    else:
+        template_name = template if isinstance(template, str) else "custom"
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -293,7 +293,7 @@ def export_saved_model(
     overwrite=False,
     warmup_batch_sizes=(1,),
     seed=0,
-    template="arcface",
+    template=None,
 ):
     """Exports an embedding model as a TF Serving SavedModel; returns the version dir.
 
@@ -328,8 +328,10 @@ def export_saved_model(
         overwrite: replace an existing `<version>` directory instead of raising.
         warmup_batch_sizes: batch sizes of the warmup requests.
         seed: seed of the probe and warmup pixels.
-        template: the five-point alignment template the model was trained on: "arcface"
-            or [5, 2] points in crop pixels (recorded in the metadata).
+        template: the five-point alignment template the model was trained on: a
+            `tfface.align` template name ("arcface", "dlib") or [5, 2] crop points, recorded
+            in the metadata. Default: the model's `tfface_metadata` template (pretrained
+            models carry one), else "arcface".
 
     Returns:
         The path of the written version directory.
@@ -355,9 +357,9 @@ def export_saved_model(
         name=name,
         image_size=image_size,
         embedding_size=embedding_size,
-        fingerprint=model_metadata.weights_fingerprint(model.variables),
+        fingerprint=model_metadata.model_fingerprint(model),
         threshold=threshold,
-        template=template,
+        template=model_metadata.model_template(model) if template is None else template,
     )
     signature_names = [EMBED_SIGNATURE, EMBED_JPEG_SIGNATURE]
     if threshold is not None:
