@@ -170,6 +170,24 @@ def test_cli_flag_errors_exit_2_naming_the_flag(keras_file, tmp_path, capsys, ex
     assert os.listdir(tmp_path) == []
 
 
+def test_cli_flag_errors_exit_before_tensorflow_is_imported(tmp_path):
+    """A fresh `python -m tfface.export` with a bad flag never imports TensorFlow."""
+    repo_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=repo_root)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tfface.export", "--model", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert f"--model={tmp_path}" in proc.stderr
+    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()]
+    assert "tfface.export" in imported
+    assert not [m for m in imported if m.split(".")[0] in ("tensorflow", "keras")]
+
+
 def test_cli_model_errors(keras_file, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--model", keras_file])

@@ -1,21 +1,25 @@
-"""tfface.export: SavedModel with TF Serving signatures, warmup records, threshold calibration."""
+"""tfface.export: SavedModel with TF Serving signatures, warmup records, threshold calibration.
 
-from tfface.export.gallery_model import export_gallery_model
-from tfface.export.saved_model import existing_versions
-from tfface.export.saved_model import export_saved_model
-from tfface.export.threshold import Calibration
-from tfface.export.threshold import calibrate
-from tfface.export.warmup import build_warmup_requests
-from tfface.export.warmup import read_warmup_requests
-from tfface.export.warmup import write_warmup_requests
+Names load on first access, so `python -m tfface.export` checks its flags before
+TensorFlow starts.
+"""
 
-__all__ = [
-    "Calibration",
-    "build_warmup_requests",
-    "calibrate",
-    "existing_versions",
-    "export_gallery_model",
-    "export_saved_model",
-    "read_warmup_requests",
-    "write_warmup_requests",
-]
+import importlib
+
+_EXPORTS = {
+    "Calibration": "threshold",
+    "build_warmup_requests": "warmup",
+    "calibrate": "threshold",
+    "existing_versions": "saved_model",
+    "export_saved_model": "saved_model",
+    "read_warmup_requests": "warmup",
+    "write_warmup_requests": "warmup",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"tfface.export.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'tfface.export' has no attribute {name!r}")

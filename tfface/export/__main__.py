@@ -16,7 +16,7 @@ Examples:
 train.py saves); a run directory exports to `<run>/export` unless `--export_dir` says
 otherwise. At most one of `--threshold`, `--threshold_far`, `--threshold_accuracy`; the
 last two calibrate on `--eval_data` (`synthetic`, `bin:PATH` or `lfw:PAIRS_TXT,IMAGES_DIR`).
-Flag errors exit 2, naming the flag, before TensorFlow loads anything.
+Flag errors exit 2, naming the flag, before TensorFlow is imported.
 """
 
 import argparse
@@ -202,7 +202,11 @@ def main(argv=None):
     import keras
     import tensorflow as tf
 
-    import tfface  # noqa: F401  (registers tfface layers for deserialisation)
+    # Registers tfface layers, losses and backbones for deserialisation (`import tfface`
+    # leaves them out when started as `python -m tfface.export`).
+    import tfface.layers  # noqa: F401
+    import tfface.losses  # noqa: F401
+    import tfface.models  # noqa: F401
     from tfface.export import export_saved_model
 
     model = keras.saving.load_model(args.model, compile=False)
