@@ -105,7 +105,11 @@ def main():
     parser.add_argument("--train_size", type=int, default=65536)
     parser.add_argument("--nprobes", default="4,8,16,32,64")
     parser.add_argument("--no_flat", action="store_true", help="skip FAISS IndexFlatIP")
-    parser.add_argument("--hnsw", action="store_true", help="also build HNSW (minutes per 1M)")
+    parser.add_argument("--no_ivf", action="store_true", help="skip FAISS IVF")
+    parser.add_argument("--hnsw", action="store_true", help="also build HNSW (slow to build)")
+    parser.add_argument("--hnsw_m", type=int, default=32)
+    parser.add_argument("--hnsw_ef_construction", type=int, default=200)
+    parser.add_argument("--hnsw_ef_search", default="32,64,128,256")
     args = parser.parse_args()
 
     print(describe())
@@ -173,6 +177,35 @@ def main():
         del flat
         gc.collect()
 
+    if not args.no_ivf:
+        ivf(args, gallery, probes, exact_rows, results, report)
+
+    if args.hnsw:
+        index = ann_index.FaissRowIndex(
+            "hnsw", args.dim, M=args.hnsw_m, ef_construction=args.hnsw_ef_construction
+        )
+        t = time.perf_counter()
+        index.build(gallery)
+        print(
+            f"HNSW M={args.hnsw_m} efConstruction={args.hnsw_ef_construction}: built in "
+            f"{time.perf_counter() - t:.1f} s"
+        )
+        for ef in map(int, args.hnsw_ef_search.split(",")):
+            index._index.hnsw.efSearch = ef
+            seconds, (_, rows) = timed(functools.partial(index.top_k, probes, args.k))
+            report(f"FAISS HNSW efSearch={ef}", seconds, rows, exact_rows)
+            speedup = results[f"FAISS HNSW efSearch={ef}"] / results["exact TF float32"]
+            print(f"  speed-up over exact TF float32: {speedup:.1f}x")
+
+    base = results["exact TF float32"]
+    print(
+        "ratios to exact TF float32: "
+        + ", ".join(f"{k} {v / base:.2f}x" for k, v in results.items())
+    )
+    print(f"load after: {os.getloadavg()}")
+
+
+def ivf(args, gallery, probes, exact_rows, results, report):
     index = ann_index.FaissRowIndex(
         "ivf", args.dim, nlist=args.nlist, train_size=args.train_size, nprobe=1
     )
@@ -184,29 +217,12 @@ def main():
     )
     for nprobe in map(int, args.nprobes.split(",")):
         index._index.nprobe = nprobe
-        seconds, (_, rows) = timed(lambda: index.top_k(probes, args.k))
+        seconds, (_, rows) = timed(functools.partial(index.top_k, probes, args.k))
         report(f"FAISS IVF nprobe={nprobe}", seconds, rows, exact_rows)
         speedup = results[f"FAISS IVF nprobe={nprobe}"] / results["exact TF float32"]
         print(f"  speed-up over exact TF float32: {speedup:.1f}x")
     del index
     gc.collect()
-
-    if args.hnsw:
-        index = ann_index.FaissRowIndex("hnsw", args.dim, M=32, ef_construction=200)
-        t = time.perf_counter()
-        index.build(gallery)
-        print(f"HNSW M=32 efConstruction=200: built in {time.perf_counter() - t:.1f} s")
-        for ef in (32, 64, 128, 256):
-            index._index.hnsw.efSearch = ef
-            seconds, (_, rows) = timed(lambda: index.top_k(probes, args.k))
-            report(f"FAISS HNSW efSearch={ef}", seconds, rows, exact_rows)
-
-    base = results["exact TF float32"]
-    print(
-        "ratios to exact TF float32: "
-        + ", ".join(f"{k} {v / base:.2f}x" for k, v in results.items())
-    )
-    print(f"load after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":
