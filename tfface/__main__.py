@@ -4,7 +4,7 @@ import os
 import sys
 
 # Before anything imports TensorFlow: keep its C++ start-up chatter off the user's terminal.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from tfface.cli.main import main  # noqa: E402
 

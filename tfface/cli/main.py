@@ -627,8 +627,11 @@ def main(argv=None):
     except (InputError, ModelLoadError) as e:
         print(f"{prefix} {e}", file=sys.stderr)
         return EXIT_USAGE
-    # Before the first TensorFlow import (the commands import it lazily).
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Before the first TensorFlow import, which drops TF's C++ start-up notices.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from tfface import _startup
+
+    _startup.import_tensorflow()
     from tfface.recognition.face import MultipleFacesError
     from tfface.recognition.face import NoFaceError
     from tfface.recognition.image_input import ImageInputError
