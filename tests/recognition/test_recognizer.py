@@ -180,3 +180,19 @@ def test_gallery_of_another_model_is_refused(recognizer, photos, tmp_path):
     with pytest.raises(GalleryModelMismatchError, match="fingerprint"):
         recognizer.identify(photos["Eileen Collins"], g)
     g.close()
+
+
+@pytest.mark.parametrize("where", ["inside", "at the border", "outside"])
+def test_region_warp_equals_whole_image_warp(photos, where):
+    from tfface.align.align_face import warp_affine
+    from tfface.align.similarity import arcface_template
+    from tfface.align.similarity import estimate_similarity
+    from tfface.recognition.recognizer import _warp_region
+
+    image = photos["Grace Hopper"]
+    offset = {"inside": 0.0, "at the border": -200.0, "outside": -2000.0}[where]
+    landmarks = np.array([[220, 190], [308, 186], [268, 237], [231, 277], [303, 273]], float)
+    matrix = estimate_similarity(landmarks + [offset, 0.0], arcface_template(112))
+    expected = warp_affine(image, matrix, 112)
+    np.testing.assert_array_equal(_warp_region(image, matrix, 112), expected)
+    assert (expected.sum() == 0) == (where == "outside")
