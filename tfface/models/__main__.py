@@ -19,7 +19,6 @@ def _convert_dlib(src, dst):
     """dlib's `dlib_face_recognition_resnet_model_v1.dat` → `dlib_resnet_v1` .keras."""
     import keras
 
-    from tfface.align.similarity import template_for
     from tfface.export import model_metadata
     from tfface.layers import ImageNormalization
     from tfface.layers import L2Normalize
@@ -41,9 +40,8 @@ def _convert_dlib(src, dst):
         embedding_size=spec.embedding_dim,
         fingerprint=model_metadata.weights_fingerprint(model.variables),
         threshold=spec.threshold,
-        template=template_for(spec.template, spec.image_size),
+        template=spec.template,
     )
-    metadata["template"]["name"] = spec.template
     model_metadata.write_keras_metadata(dst, metadata)
     return model
 
