@@ -9,10 +9,6 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests.models.dlib_fixtures import astronaut_chip  # noqa: F401
-from tests.models.dlib_fixtures import dlib_cache  # noqa: F401
-from tests.models.dlib_fixtures import dlib_models  # noqa: F401
-
 pytestmark = [pytest.mark.slow, pytest.mark.tensorflow_only]
 
 
@@ -22,7 +18,7 @@ def _png(image):
     return buffer.getvalue()
 
 
-def test_export_and_session_loader(dlib_models, astronaut_chip, tmp_path):  # noqa: F811
+def test_export_and_session_loader(dlib_models, astronaut_chip, tmp_path):
     from tfface.export import export_saved_model
 
     model = dlib_models[0]

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.models.dlib_fixtures import dlib_cache  # noqa: F401
 from tests.training.conftest import FixedData
 from tests.training.conftest import fixed_batches
 from tfface import models
@@ -41,7 +40,7 @@ def _config(model_dir, steps):
     )
 
 
-def test_fine_tune_checkpoint_and_resume(tmp_path, dlib_cache):  # noqa: F811
+def test_fine_tune_checkpoint_and_resume(tmp_path, dlib_cache):
     def pretrained_model(config):
         backbone, spec = models.load_pretrained_backbone(
             config.backbone, trainable_blocks=1, cache=dlib_cache

@@ -16,9 +16,6 @@ import numpy as np
 import pytest
 import skimage.data
 
-from tests.models.dlib_fixtures import astronaut_chip  # noqa: F401
-from tests.models.dlib_fixtures import dlib_cache  # noqa: F401
-from tests.models.dlib_fixtures import dlib_models  # noqa: F401
 from tfface.models import pretrained
 
 pytestmark = pytest.mark.parity
@@ -43,7 +40,7 @@ def _run_worker(tmp_path, command, inputs, *extra):
     return dict(np.load(tmp_path / "out.npz"))
 
 
-def test_descriptors_match_dlib_on_the_same_chips(dlib_models, astronaut_chip, tmp_path):  # noqa: F811
+def test_descriptors_match_dlib_on_the_same_chips(dlib_models, astronaut_chip, tmp_path):
     rng = np.random.default_rng(0)
     chips = np.concatenate(
         [
@@ -60,7 +57,7 @@ def test_descriptors_match_dlib_on_the_same_chips(dlib_models, astronaut_chip, t
     assert diff <= TOL, f"max abs difference {diff:.3g} > {TOL}"
 
 
-def test_dlib_pipeline_chips_and_both_pipelines(dlib_models, tmp_path):  # noqa: F811
+def test_dlib_pipeline_chips_and_both_pipelines(dlib_models, tmp_path):
     from tfface.align import FaceDetector
     from tfface.align import align_face
 

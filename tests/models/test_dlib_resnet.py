@@ -11,9 +11,6 @@ import keras
 import numpy as np
 import pytest
 
-from tests.models.dlib_fixtures import astronaut_chip  # noqa: F401
-from tests.models.dlib_fixtures import dlib_cache  # noqa: F401
-from tests.models.dlib_fixtures import dlib_models  # noqa: F401
 from tfface import models
 from tfface.models import dlib_resnet
 from tfface.models import pretrained
@@ -73,7 +70,7 @@ def test_missing_package_says_how_to_install(monkeypatch):
         pretrained.package_file(pretrained.DLIB_PACKAGE, pretrained.DLIB_RESNET_FILE, "0.3.0")
 
 
-def test_cache_is_written_once_then_used(dlib_models, dlib_cache, monkeypatch):  # noqa: F811
+def test_cache_is_written_once_then_used(dlib_models, dlib_cache, monkeypatch):
     cached = [f for f in os.listdir(dlib_cache) if f.startswith("dlib_resnet_v1-")]
     assert len(cached) == 1 and cached[0].endswith(".weights.h5")
 
@@ -92,7 +89,7 @@ def _assert_same_weights(a, b):
         np.testing.assert_array_equal(x, y)
 
 
-def test_unreadable_cache_is_reconverted(dlib_models, dlib_cache, tmp_path):  # noqa: F811
+def test_unreadable_cache_is_reconverted(dlib_models, dlib_cache, tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
     (name,) = os.listdir(dlib_cache)
@@ -104,7 +101,7 @@ def test_unreadable_cache_is_reconverted(dlib_models, dlib_cache, tmp_path):  # 
     _assert_same_weights(model, dlib_models[0])
 
 
-def test_unit_and_raw_models_and_metadata(dlib_models, astronaut_chip):  # noqa: F811
+def test_unit_and_raw_models_and_metadata(dlib_models, astronaut_chip):
     unit, raw = dlib_models
     x = astronaut_chip[None].astype("float32")
     e = keras.ops.convert_to_numpy(unit(x))[0]
@@ -190,7 +187,7 @@ def test_dlib_image_normalization():
     assert ImageNormalization.from_config(ImageNormalization("dlib").get_config()).mode == "dlib"
 
 
-def test_pretrained_backbone_for_fine_tuning(dlib_models, dlib_cache):  # noqa: F811
+def test_pretrained_backbone_for_fine_tuning(dlib_models, dlib_cache):
     backbone, spec = models.load_pretrained_backbone(
         "dlib_resnet_v1", trainable_blocks=1, cache=dlib_cache
     )

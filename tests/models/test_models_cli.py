@@ -7,9 +7,6 @@ import keras
 import numpy as np
 import pytest
 
-from tests.models.dlib_fixtures import astronaut_chip  # noqa: F401
-from tests.models.dlib_fixtures import dlib_cache  # noqa: F401
-from tests.models.dlib_fixtures import dlib_models  # noqa: F401
 from tfface.models import pretrained
 from tfface.models.__main__ import CONVERTERS
 from tfface.models.__main__ import main
@@ -49,8 +46,8 @@ def test_a_file_that_is_not_dlibs_fails_cleanly(tmp_path, capsys):
 
 def test_convert_dlib_writes_a_keras_model_with_metadata(
     tmp_path,
-    dlib_models,  # noqa: F811
-    astronaut_chip,  # noqa: F811
+    dlib_models,
+    astronaut_chip,
 ):
     src = pretrained.package_file(pretrained.DLIB_PACKAGE, pretrained.DLIB_RESNET_FILE)
     dst = tmp_path / "dlib.keras"

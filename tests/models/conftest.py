@@ -1,4 +1,4 @@
-"""Session fixtures for the pretrained dlib_resnet_v1 (imported by its test modules)."""
+"""Session fixtures for the pretrained dlib_resnet_v1, shared by tests/models (one conversion)."""
 
 import numpy as np
 import pytest
