@@ -107,7 +107,7 @@ def _layer_name(block, op):
 # === Keras model ===
 
 
-@tfface_export("tfface.models.ZeroExtendAdd")
+@tfface_export("tfface.models.dlib_resnet.ZeroExtendAdd")
 class ZeroExtendAdd(keras.layers.Layer):
     """dlib's `add_prev`: the sum of two [N, H, W, C] tensors of possibly different shapes.
 
