@@ -24,6 +24,17 @@ class ArcFace(MarginSoftmax):
     s = 64, m = 0.5). With `easy_margin=True` the margin applies only where cos θ > 0 and
     the target is cos θ elsewhere.
 
+    The jump, with W = the x-axis and embeddings 0.001 rad either side of θ = π − m:
+
+    >>> import numpy as np, tfface
+    >>> head = tfface.layers.ArcFace(num_classes=1)  # s = 64, m = 0.5
+    >>> head.build((None, 2))
+    >>> _ = head.kernel.assign([[1.0], [0.0]])
+    >>> theta = np.pi - 0.5 + np.array([-1e-3, 1e-3])
+    >>> x = np.stack([np.cos(theta), np.sin(theta)], axis=1).astype("float32")
+    >>> np.round(np.asarray(head([x, np.zeros(2, "int64")]))[:, 0], 2)
+    array([-64.  , -71.54], dtype=float32)
+
     Args:
         num_classes: int >= 1, number of identities C.
         scale: float > 0, s. Defaults to `64.0`.
