@@ -188,6 +188,10 @@ def test_export_import_round_trip(tmp_path):
     g.enroll("alice", x[:2], sources=["a1", "a2"], metadata=[{"q": 1}, None])
     g.enroll("bob", x[2:])
     assert g.export(str(tmp_path / "a.npz")) == 5
+    names, emb = g.to_arrays()
+    assert names == ["alice", "alice", "bob", "bob", "bob"]
+    np.testing.assert_allclose(emb, x, atol=1e-6)
+    assert [r[3] for r in g.rows()] == [{"q": 1}, None, None, None, None]
     with np.load(str(tmp_path / "a.npz"), allow_pickle=False) as data:
         assert data["embeddings"].shape == (5, DIM)
     h = Gallery.import_(str(tmp_path / "a.npz"), str(tmp_path / "b.gallery"))

@@ -325,6 +325,21 @@ class Gallery:
         results = self._search_impl(vectors, int(k), by)
         return [[Match(n, s) for n, s in hits] for hits in results]
 
+    def rows(self):
+        """Iterates over every enrolled row as (name, source, unit vector float32 [D],
+        metadata dict or None), in enrolment order."""
+        return self._store.rows()
+
+    def to_arrays(self):
+        """(names: list of N str, embeddings: float32 [N, D]) of every row, e.g. to bake a
+        small gallery into a SavedModel."""
+        names, vecs = [], []
+        for name, _, vec, _ in self._store.rows():
+            names.append(name)
+            vecs.append(vec)
+        embeddings = np.stack(vecs) if vecs else np.zeros((0, self.embedding_size), np.float32)
+        return names, embeddings
+
     # --- portable copies ------------------------------------------------------------
     def export(self, path):
         """Writes every row to a portable `.npz` (float32 `embeddings` plus a JSON
