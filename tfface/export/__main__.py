@@ -15,7 +15,8 @@ Examples:
 `--model` is a `.keras` file or a run directory holding `embedding_model.keras` (what
 train.py saves); a run directory exports to `<run>/export` unless `--export_dir` says
 otherwise. At most one of `--threshold`, `--threshold_far`, `--threshold_accuracy`; the
-last two calibrate on `--eval_data` (`synthetic`, `bin:PATH` or `lfw:PAIRS_TXT,IMAGES_DIR`).
+last two calibrate on `--eval_data` (`synthetic`, `bin:PATH` or
+`lfw:PAIRS_TXT,IMAGES_DIR[,EXT]`, as train.py's `--eval_data`).
 Flag errors exit 2, naming the flag, before TensorFlow is imported.
 """
 
@@ -24,8 +25,10 @@ import math
 import os
 import sys
 
+# NumPy only: the eval-data spec is checked before TensorFlow is imported.
+from tfface.eval import pairs
+
 RUN_MODEL_FILE = "embedding_model.keras"
-_EVAL_FORMS = "'synthetic', 'bin:PATH' or 'lfw:PAIRS_TXT,IMAGES_DIR'"
 
 
 def resolve_model_path(path):
@@ -33,25 +36,6 @@ def resolve_model_path(path):
     if os.path.isdir(path):
         path = os.path.join(path, RUN_MODEL_FILE)
     return path if path.endswith(".keras") and os.path.isfile(path) else None
-
-
-def check_eval_data(spec):
-    """Raises ValueError unless `spec` names existing verification pairs (no reading)."""
-    kind, _, arg = spec.partition(":")
-    if kind == "synthetic" and not arg:
-        return
-    if kind == "bin" and arg:
-        if not os.path.isfile(arg):
-            raise ValueError(f"no such .bin file: {arg!r}")
-        return
-    if kind == "lfw" and arg.count(",") == 1:
-        pairs_txt, images_dir = arg.split(",")
-        if not os.path.isfile(pairs_txt):
-            raise ValueError(f"no such pairs file: {pairs_txt!r}")
-        if not os.path.isdir(images_dir):
-            raise ValueError(f"no such images directory: {images_dir!r}")
-        return
-    raise ValueError(f"expected {_EVAL_FORMS}")
 
 
 def _parse_args(argv):
@@ -98,7 +82,7 @@ def _parse_args(argv):
     parser.add_argument(
         "--eval_data",
         default=None,
-        help=f"verification pairs for calibration: {_EVAL_FORMS}",
+        help=f"verification pairs for calibration: {pairs.PAIR_SPEC_FORMS}",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic pairs")
     parser.add_argument(
@@ -146,7 +130,7 @@ def _parse_args(argv):
                 f"Received: --eval_data={args.eval_data}"
             )
         try:
-            check_eval_data(args.eval_data)
+            pairs.check_pair_spec(args.eval_data)
         except ValueError as e:
             parser.error(f"--eval_data={args.eval_data}: {e}")
     if args.version is not None and args.version < 0:
@@ -166,21 +150,12 @@ def _parse_args(argv):
     return args
 
 
-def _load_pair_set(spec, image_size, seed):
-    try:
-        from tfface.eval.pairs import load_pair_set
-    except ImportError:
-        # Until the pair sets live in tfface.eval (issue 7, "one evaluation path").
-        from tfface.training.evaluation import load_pair_set
-    return load_pair_set(spec, image_size, seed=seed)
-
-
 def _calibrate(model, args, image_size):
     import keras
 
     from tfface.export import threshold
 
-    pair_set = _load_pair_set(args.eval_data, image_size, args.seed)
+    pair_set = pairs.load_pair_set(args.eval_data, image_size, seed=args.seed)
 
     def embed_fn(x):
         return keras.ops.convert_to_numpy(model(x, training=False))
@@ -190,7 +165,7 @@ def _calibrate(model, args, image_size):
         pair_set.images,
         pair_set.first,
         pair_set.second,
-        flip=getattr(pair_set, "flip", False),
+        flip=pair_set.flip,
     )
     return threshold.calibrate(scores, pair_set.issame, far_target=args.threshold_far)
 
