@@ -11,6 +11,7 @@ _EXPORTS = {
     "build_warmup_requests": "warmup",
     "calibrate": "threshold",
     "existing_versions": "saved_model",
+    "export_gallery_model": "gallery_model",
     "export_saved_model": "saved_model",
     "read_warmup_requests": "warmup",
     "write_warmup_requests": "warmup",
