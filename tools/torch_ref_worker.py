@@ -17,7 +17,7 @@ would convert, and the reference embeddings of the same pixels (float32 NHWC RGB
                facenet_ref.npy (its L2-normalised output); then, with every BN scale set
                to 1 (facenet's TF1 BNs have none), facenet_tf1_state.npz (its tensors, from
                which the test writes a TF1 checkpoint) and facenet_tf1_ref.npy.
-  iresnet50, iresnet100, mbf:
+  iresnet50, iresnet100, mbf, mbf_s2:
                arcface_torch's IResNet / MobileFaceNet, transcribed below from
                deepinsight/insightface recognition/arcface_torch/backbones/{iresnet,
                mobilefacenet}.py (no PyPI package ships them). Writes ARCH.pth
@@ -258,6 +258,8 @@ ARCHS = {
     "iresnet100": lambda dim: IResNet((3, 13, 30, 3), num_features=dim),
     # tfface's `mobilefacenet` is arcface_torch's MobileFaceNet at scale=1 (64-channel).
     "mbf": lambda dim: MobileFaceNet(num_features=dim, scale=1),
+    # arcface_torch's get_mbf: the model zoo's w600k_mbf (buffalo_s / buffalo_sc).
+    "mbf_s2": lambda dim: MobileFaceNet(num_features=dim, scale=2),
 }
 
 
@@ -299,6 +301,7 @@ def calibrate(module, blob):
             m.reset_running_stats()
             m.momentum = None  # cumulative average over the calibration batch
     module.train()
+    torch.manual_seed(0)  # facenet's dropout is active in train mode: fixed masks
     with torch.no_grad():
         module(torch.cat([blob, blob.flip(3)]))
     return module.eval()

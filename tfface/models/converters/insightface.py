@@ -14,9 +14,10 @@ Sources:
   in state-dict order, which is the modules' forward order for these networks.
 
 The list is then matched, operation by operation with shape checks, against the tfface
-architecture it fits: IResNet-18/34/50/100/200 (`build_iresnet`) or `mobilefacenet`, which is
-arcface_torch's `MobileFaceNet(scale=1, blocks=(1, 4, 6, 2))` (the model-zoo `w600k_mbf`
-uses scale=2 and is not supported). The result takes RGB pixels in 0–255, applies
+architecture it fits: IResNet-18/34/50/100/200 (`build_iresnet`), `mobilefacenet` (which is
+arcface_torch's `MobileFaceNet(scale=1, blocks=(1, 4, 6, 2))`), or arcface_torch's
+`MobileFaceNet` at scale 2 (`mbf`, the model zoo's `w600k_mbf`) or 4 (`mbf_large`), built
+here as `arcface_mobilefacenet_s{2,4}`. The result takes RGB pixels in 0–255, applies
 insightface's (x − 127.5) / 127.5 (what `ArcFaceONNX` does outside the graph) and returns
 unit embeddings.
 """
@@ -260,39 +261,104 @@ def _mbf_plan():
     return plan
 
 
+def _arcface_mobilefacenet(scale, blocks, image_size, embedding_dim):
+    """arcface_torch's `MobileFaceNet(num_features, blocks, scale)` for scale > 1.
+
+    At scale 1 with blocks (1, 4, 6, 2) it is tfface's `mobilefacenet`; at other scales the
+    expanded widths stay fixed (128, 256, 512) while the outer widths grow, and the second
+    layer is a grouped 3×3 conv (64 groups), so it is built here, with the operation plan in
+    forward order. Returns (model, plan).
+    """
+    plan = []
+    inputs = keras.Input((image_size, image_size, 3), dtype="float32", name="images")
+
+    def conv_bn(x, filters, kernel, strides, name, groups=1, depthwise=False, prelu=True):
+        if kernel == 3:  # PyTorch's symmetric padding=1; the GDC kernel is unpadded
+            x = keras.layers.ZeroPadding2D(1)(x)
+        if depthwise:
+            x = keras.layers.DepthwiseConv2D(kernel, strides, use_bias=False, name=name)(x)
+        else:
+            x = keras.layers.Conv2D(
+                filters, kernel, strides, groups=groups, use_bias=False, name=name
+            )(x)
+        x = keras.layers.BatchNormalization(epsilon=1e-5, name=f"{name}_bn")(x)
+        plan.append(("conv_bn", name, f"{name}_bn"))
+        if prelu:
+            x = keras.layers.PReLU(shared_axes=[1, 2], name=f"{name}_prelu")(x)
+            plan.append(("prelu", f"{name}_prelu"))
+        return x
+
+    def depthwise_block(x, out_c, strides, groups, name, residual):
+        y = conv_bn(x, groups, 1, 1, f"{name}_expand")
+        y = conv_bn(y, groups, 3, strides, f"{name}_dw", depthwise=True)
+        y = conv_bn(y, out_c, 1, 1, f"{name}_project", prelu=False)
+        return keras.layers.Add(name=f"{name}_add")([x, y]) if residual else y
+
+    def residual(x, c, count, groups, name):
+        for i in range(count):
+            x = depthwise_block(x, c, 1, groups, f"{name}_{i}", residual=True)
+        return x
+
+    x = conv_bn(inputs, 64 * scale, 3, 2, "conv1")
+    if blocks[0] == 1:
+        x = conv_bn(x, 64 * scale, 3, 1, "conv2", groups=64)
+    else:
+        x = residual(x, 64 * scale, blocks[0], 128, "block0")
+    x = depthwise_block(x, 64 * scale, 2, 128, "down1", residual=False)
+    x = residual(x, 64 * scale, blocks[1], 128, "block1")
+    x = depthwise_block(x, 128 * scale, 2, 256, "down2", residual=False)
+    x = residual(x, 128 * scale, blocks[2], 256, "block2")
+    x = depthwise_block(x, 128 * scale, 2, 512, "down3", residual=False)
+    x = residual(x, 128 * scale, blocks[3], 256, "block3")
+    x = conv_bn(x, 512, 1, 1, "conv_sep")
+    x = conv_bn(x, 512, x.shape[1], 1, "gdc", depthwise=True, prelu=False)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(embedding_dim, use_bias=False, name="embedding_fc")(x)
+    x = keras.layers.BatchNormalization(epsilon=1e-5, dtype="float32", name="embedding_bn")(x)
+    plan.append(("linear_bn", "embedding_fc", "embedding_bn"))
+    name = f"arcface_mobilefacenet_s{scale}"
+    return keras.Model(inputs, x, name=name), plan
+
+
+# arcface_torch's MobileFaceNet configurations: get_mbf (the zoo's w600k_mbf) and get_mbf_large.
+_ARCFACE_MBF = ((2, (1, 4, 6, 2)), (4, (2, 8, 12, 4)))
+
+
 def _kinds(seq):
     return [entry[0] for entry in seq]
 
 
-def _identify(ops, source):
-    """(architecture name, plan, backbone factory) whose operation sequence matches."""
-    kinds = _kinds(ops)
-    candidates = [(name, _iresnet_plan(d)) for name, d in _IRESNET_DEPTHS.items()]
-    candidates.append(("mobilefacenet", _mbf_plan()))
-    for name, plan in candidates:
-        if _kinds(plan) == kinds:
-            return name, plan
-    counts = collections.Counter(kinds)
-    raise ValueError(
-        f"{source}: the network does not match any supported insightface architecture "
-        f"({', '.join(_IRESNET_DEPTHS)}, mobilefacenet = arcface_torch MobileFaceNet at "
-        f"scale=1). Found {dict(counts)} parametric operations."
-    )
-
-
-def _build(name, ops):
+def _build(ops, source):
+    """The tfface backbone whose operation sequence matches `ops`, and its plan."""
     from tfface.models.iresnet import build_iresnet
     from tfface.models.mobilefacenet import mobilefacenet
 
+    kinds = _kinds(ops)
     weight = ops[-1][1][0]
     dim = int(weight.shape[0])
-    if name == "mobilefacenet":
-        gdc_kernel = ops[-2][1][0]  # [C, 1, k, k]
-        return mobilefacenet(image_size=int(gdc_kernel.shape[-1]) * 16, embedding_dim=dim)
-    side = int(round((weight.shape[1] / 512) ** 0.5))
-    if side * side * 512 != weight.shape[1]:
-        raise ValueError(f"IResNet fc input {weight.shape[1]} is not 512·s·s")
-    return build_iresnet(_IRESNET_DEPTHS[name], side * 16, dim, name=name)
+    for name, depths in _IRESNET_DEPTHS.items():
+        plan = _iresnet_plan(depths)
+        if _kinds(plan) == kinds:
+            side = int(round((weight.shape[1] / 512) ** 0.5))
+            if side * side * 512 != weight.shape[1]:
+                raise ValueError(f"{source}: IResNet fc input {weight.shape[1]} is not 512·s·s")
+            return build_iresnet(depths, side * 16, dim, name=name), plan
+    # MobileFaceNet: the GDC kernel [C, 1, k, k] spans the final map (input side 16·k).
+    image_size = int(ops[-2][1][0].shape[-1]) * 16
+    scale = int(ops[0][1][0].shape[0]) // 64
+    if scale == 1 and kinds == _kinds(_mbf_plan()):
+        return mobilefacenet(image_size=image_size, embedding_dim=dim), _mbf_plan()
+    for mbf_scale, blocks in _ARCFACE_MBF:
+        if scale == mbf_scale:
+            model, plan = _arcface_mobilefacenet(scale, blocks, image_size, dim)
+            if _kinds(plan) == kinds:
+                return model, plan
+    counts = collections.Counter(kinds)
+    raise ValueError(
+        f"{source}: the network does not match any supported insightface architecture "
+        f"({', '.join(_IRESNET_DEPTHS)}; arcface_torch MobileFaceNet at scale 1, 2 (mbf) or "
+        f"4 (mbf_large)). Found {dict(counts)} parametric operations."
+    )
 
 
 def _keras_kernel(layer, w, source_origin, flatten=None):
@@ -367,8 +433,7 @@ def convert_insightface(src):
     else:
         raise ValueError(f"SRC must end in .onnx, .pth or .pt. Received: {src!r}")
     ops = _pair(ops)
-    name, plan = _identify(ops, src)
-    backbone = _build(name, ops)
+    backbone, plan = _build(ops, src)
     _assign(backbone, plan, ops, src)
     size = backbone.input.shape[1]
     return build_embedding_model(
