@@ -192,6 +192,7 @@ def test_pretrained_backbone_for_fine_tuning(dlib_models, dlib_cache):
         "dlib_resnet_v1", trainable_blocks=1, cache=dlib_cache
     )
     assert (spec.image_size, spec.embedding_dim, spec.normalization) == (150, 128, "dlib")
+    assert spec.num_blocks == dlib_resnet.NUM_BLOCKS
     trainable = {v.path.split("/")[0] for v in backbone.trainable_variables}
     assert trainable == {
         "head_fc",

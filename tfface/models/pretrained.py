@@ -48,6 +48,7 @@ class PretrainedSpec:
             file inside it.
         licence: the weights' licence, as the package states it.
         threshold_note: how `threshold` follows from `distance_threshold`.
+        num_blocks: residual blocks of the backbone (the bound of `trainable_blocks`).
     """
 
     name: str
@@ -63,6 +64,7 @@ class PretrainedSpec:
     path: str
     licence: str
     threshold_note: str
+    num_blocks: int
 
 
 _PRETRAINED = {}
@@ -200,6 +202,7 @@ _DLIB_SPEC = PretrainedSpec(
         "dlib: same person iff ‖a − b‖ < 0.6 on raw descriptors; cosine threshold "
         "1 − 0.6²/(2 r²) with r the median raw descriptor norm of real face chips"
     ),
+    num_blocks=14,
 )
 _register(_DLIB_SPEC, _dlib_backbone)
 
