@@ -9,7 +9,9 @@ loss and applies the SUM-all-reduced gradients (see `objective.py` for the scali
 
 import math
 import os
+import signal
 import tempfile
+import threading
 import time
 
 import keras
@@ -22,13 +24,53 @@ from tfface.training.schedules import make_optimizer
 from tfface.training.strategy import is_chief
 from tfface.training.strategy import make_strategy
 
-# Test-only hook (documented in BUILD_NOTES.md): poison the batch of this step with NaN
-# so tests can check the NaN policy through the real loss path. Not a flag on purpose.
-NAN_TEST_HOOK_ENV = "TFFACE_TESTING_NAN_AT_STEP"
+# What the compiled step reports (see `Trainer.train_step`); the host reads one int per step.
+STEP_APPLIED = 0
+STEP_SKIPPED = 1  # non-finite gradient norm: the update was not applied
+STEP_NONFINITE_LOSS = 2  # non-finite loss: the update was not applied
+STEP_NONFINITE_STATE = 3  # a variable (weight, BatchNorm statistic, slot) is non-finite
+# Under --mixed_precision, LossScaleOptimizer skips steps whose scaled gradients overflow and
+# halves the loss scale (2^15 at the start). This many skips in a row take the scale from
+# 2^15 to 2^-5: the gradients themselves are not finite, so the run stops.
+MAX_CONSECUTIVE_SKIPPED_STEPS = 20
 
 
 class NonFiniteLossError(RuntimeError):
-    """Raised when a training step produces a NaN or infinite loss."""
+    """Raised when a training step is not finite: its loss, its global gradient norm, or the
+    model/optimizer state after it. Nothing non-finite is applied or saved.
+
+    Attributes:
+        step: the 1-based step that was not finite.
+        last_checkpoint: the latest saved checkpoint (every save is checked finite), or None.
+    """
+
+    def __init__(self, message, step=None, last_checkpoint=None):
+        super().__init__(message)
+        self.step = step
+        self.last_checkpoint = last_checkpoint
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised by `Trainer.fit` after SIGINT/SIGTERM, once the step in flight has finished
+    and a checkpoint of it is saved.
+
+    Attributes:
+        step: the step the checkpoint holds.
+        signum: the signal received.
+        checkpoint: the checkpoint path.
+        exit_code: 128 + signum (130 for SIGINT, 143 for SIGTERM), the shell convention.
+    """
+
+    def __init__(self, step, signum, checkpoint):
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"interrupted at step {step}; rerun the same command to resume "
+            f"({name}; saved {checkpoint})"
+        )
+        self.step = step
+        self.signum = signum
+        self.checkpoint = checkpoint
+        self.exit_code = 128 + int(signum)
 
 
 class Trainer:
@@ -79,7 +121,6 @@ class Trainer:
             if not self.num_examples:
                 raise ValueError("`epochs` needs a source with a known number of images.")
             self.total_steps = config.epochs * self.steps_per_epoch
-        self._nan_step = int(os.environ.get(NAN_TEST_HOOK_ENV, "-1"))
 
         previous_policy = keras.config.dtype_policy()
         if config.mixed_precision:
@@ -122,6 +163,9 @@ class Trainer:
         self._checkpoint = None
         self._manager = None
         self._train_step_fn = None
+        self._finite_fn = None
+        self._saved_step = None
+        self.last_status = None
 
     # === Building ===
     def _build_model(self, model):
@@ -195,7 +239,8 @@ class Trainer:
         return dist(piece(images)), dist(piece(labels))
 
     # === The step ===
-    def _step_fn(self, images, labels, global_labels):
+    def _gradients(self, images, labels, global_labels):
+        """Replica function: loss, stats, this replica's gradients and whether they are finite."""
         with tf.GradientTape() as tape:
             outputs = self.train_model(images, training=True)
             if isinstance(outputs, (list, tuple)):
@@ -211,24 +256,87 @@ class Trainer:
                 scaled = self.optimizer.scale_loss(scaled)
         variables = self.trainable_variables
         grads = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return loss, {k: tf.cast(v, tf.float32) for k, v in stats.items()}
+        # Decided while tracing: variables without a gradient are left out of the update.
+        self._update_variables = [v for g, v in zip(grads, variables, strict=True) if g is not None]
+        grads = [g for g in grads if g is not None]
+        # The global norm, not the loss: a fused oneDNN Conv2D+ReLU maps NaN to 0 in the
+        # forward pass (BUILD_NOTES.md, NaN guard) while the backward pass still spreads it.
+        finite = tf.math.is_finite(tf.linalg.global_norm(grads))
+        stats = {k: tf.cast(v, tf.float32) for k, v in stats.items()}
+        return loss, stats, grads, tf.cast(tf.logical_not(finite), tf.float32)
 
-    def train_step(self, images, labels):
-        """One step on a global batch; returns (mean loss, mean stats) as tensors."""
+    def _apply(self, grads):
+        self.optimizer.apply_gradients(zip(grads, self._update_variables, strict=True))
+
+    def _state_variables(self):
+        """Every float variable a checkpoint holds: weights, BatchNorm statistics, head,
+        centers, optimizer slots (BN statistics change in the forward pass, not by gradients)."""
+        seen, out = set(), []
+        objective = [w for layer in self.objective.layers for w in layer.weights]
+        for v in list(self.model.variables) + objective + list(self.optimizer.variables):
+            if id(v) not in seen and tf.as_dtype(v.dtype).is_floating:
+                seen.add(id(v))
+                out.append(v)
+        return out
+
+    def _state_is_finite(self):
+        return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in self._state_variables()])
+
+    def _step(self, images, labels, global_labels):
+        """The compiled step: gradients per replica, then (cross-replica) apply only when the
+        loss and the global gradient norm are finite on every replica, then check the state.
+        Returns (mean loss, mean stats, status), status one of the `STEP_*` codes."""
+        strategy = self.strategy
+        loss, stats, grads, bad = strategy.run(
+            self._gradients, args=(images, labels, global_labels)
+        )
+        mean = tf.distribute.ReduceOp.MEAN
+        loss = strategy.reduce(mean, loss, axis=None)  # NaN on any replica stays NaN
+        stats = {k: strategy.reduce(mean, v, axis=None) for k, v in stats.items()}
+        bad = strategy.reduce(tf.distribute.ReduceOp.SUM, bad, axis=None)
+        loss_finite = tf.math.is_finite(loss)
+        finite = tf.logical_and(loss_finite, tf.equal(bad, 0.0))
+
+        def apply():
+            strategy.run(self._apply, args=(grads,))
+            return tf.constant(True)
+
+        def skip():
+            if self.config.mixed_precision:
+                # What LossScaleOptimizer does with an overflowing step: halve the scale.
+                opt = self.optimizer
+                opt.step_counter.assign(tf.zeros_like(opt.step_counter))
+                opt.dynamic_scale.assign(opt.dynamic_scale * 0.5)
+            return tf.constant(False)
+
+        # A cond in cross-replica context (as LossScaleOptimizer does): every replica takes
+        # the same branch, and the optimizer's merge_call is not inside a replica-context cond.
+        applied = tf.cond(finite, apply, skip)
+        with tf.control_dependencies([applied]):
+            state_finite = self._state_is_finite()
+        status = tf.where(
+            loss_finite,
+            tf.where(finite, STEP_APPLIED, STEP_SKIPPED),
+            STEP_NONFINITE_LOSS,
+        )
+        status = tf.where(state_finite, status, STEP_NONFINITE_STATE)
+        return loss, stats, status
+
+    def _run_step(self, images, labels):
         if self._train_step_fn is None:
-
-            @tf.function
-            def fn(images, labels, global_labels):
-                loss, stats = self.strategy.run(self._step_fn, args=(images, labels, global_labels))
-                mean = tf.distribute.ReduceOp.MEAN
-                loss = self.strategy.reduce(mean, loss, axis=None)
-                stats = {k: self.strategy.reduce(mean, v, axis=None) for k, v in stats.items()}
-                return loss, stats
-
-            self._train_step_fn = fn
+            self._train_step_fn = tf.function(self._step)
         global_labels = tf.convert_to_tensor(labels)
         return self._train_step_fn(*self._distribute(images, labels), global_labels)
+
+    def train_step(self, images, labels):
+        """One step on a global batch; returns (mean loss, mean stats) as tensors.
+
+        A step whose loss or global gradient norm is not finite is not applied (under
+        mixed precision the loss scale is halved instead, as LossScaleOptimizer does);
+        `last_status` tells which `STEP_*` case happened.
+        """
+        loss, stats, self.last_status = self._run_step(images, labels)
+        return loss, stats
 
     # === Checkpoints ===
     def _checkpoint_dir(self):
@@ -265,19 +373,84 @@ class Trainer:
         if path is None:
             return None
         self._checkpoint.restore(path).assert_existing_objects_matched()
+        if not self.state_is_finite():
+            raise NonFiniteLossError(
+                f"The checkpoint {path} holds non-finite values (written before the NaN "
+                "guard checked saves?); resume from an earlier one.",
+                step=int(self.step.numpy()),
+                last_checkpoint=path,
+            )
+        self._saved_step = int(self.step.numpy())
         if not self._iterator_in_checkpoint:
             # The iterator could not be checkpointed: replay the data stream to the step.
             for _ in range(int(self.step.numpy())):
                 next(self._data_iterator)
         return path
 
+    def state_is_finite(self):
+        """True when every float variable of the model, objective and optimizer is finite."""
+        if self._finite_fn is None:
+            self._finite_fn = tf.function(self._state_is_finite)
+        return bool(self._finite_fn())
+
     def save(self):
+        """Saves a checkpoint numbered by the step; refuses (raises) a non-finite state, so
+        that every checkpoint on disk is a good one to resume from."""
         self._ensure_checkpoint()
-        return self._manager.save(checkpoint_number=int(self.step.numpy()))
+        step = int(self.step.numpy())
+        if step == self._saved_step:  # e.g. a signal right after a periodic save
+            return self._manager.latest_checkpoint
+        if not self.state_is_finite():
+            raise NonFiniteLossError(
+                f"Refusing to save non-finite values at step {step}; the last good "
+                f"checkpoint is {self._manager.latest_checkpoint}.",
+                step=step,
+                last_checkpoint=self._manager.latest_checkpoint,
+            )
+        path = self._manager.save(checkpoint_number=step)
+        self._saved_step = step
+        return path
 
     # === The loop ===
+    def _catches_signals(self):
+        # Python delivers signals to the main thread only. Multi-worker: a save is a
+        # collective, so one worker saving alone would hang; there the default applies.
+        multi_worker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        return threading.current_thread() is threading.main_thread() and not multi_worker
+
+    def _stop(self, step, loss, status, skipped=0):
+        last = self._manager.latest_checkpoint if self._manager else None
+        where = f"the last good checkpoint is {last}" if last else "no checkpoint was saved yet"
+        if status == STEP_NONFINITE_STATE:
+            what = (
+                "Non-finite values in the model or optimizer state (weights, BatchNorm "
+                "statistics or optimizer slots overflowed)"
+            )
+        elif status == STEP_NONFINITE_LOSS:
+            what = f"Non-finite loss ({float(loss)})"
+        elif skipped:
+            scale = float(self.optimizer.dynamic_scale.numpy())
+            what = (
+                f"{skipped} consecutive steps with non-finite gradients under mixed "
+                f"precision (loss scale now {scale:.3g})"
+            )
+        else:
+            what = f"Non-finite gradient norm (loss {float(loss):.4g})"
+        raise NonFiniteLossError(
+            f"{what} at step {step}. Stopped without saving; {where}.",
+            step=step,
+            last_checkpoint=last,
+        )
+
     def fit(self, hooks=()):
         """Trains to `total_steps` (resuming from `model_dir`); returns a summary dict.
+
+        A step whose loss or global gradient norm is not finite is never applied, and
+        nothing non-finite is saved: the run stops with `NonFiniteLossError` naming the step
+        and the last (finite) checkpoint. Under mixed precision, overflowing steps are
+        skipped and the run stops after `MAX_CONSECUTIVE_SKIPPED_STEPS` of them in a row.
+        On SIGINT/SIGTERM the step in flight finishes, a checkpoint of it is saved and
+        `TrainingInterrupted` is raised (single-worker runs, main thread).
 
         Args:
             hooks: (every, fn) pairs; on the chief, `fn(step, summary_writer)` runs after
@@ -297,49 +470,60 @@ class Trainer:
         last_t, last_step = t0, start
         loss_value = float("nan")
         stats_values = {}
-        for step in range(start, self.total_steps):
-            images, labels = next(self._data_iterator)
-            if step == self._nan_step:
-                images = tf.fill(tf.shape(images), float("nan"))
-            loss, stats = self.train_step(images, labels)
-            loss_value = float(loss.numpy())
-            if not math.isfinite(loss_value):
-                # Weights are now suspect: do not save; the last checkpoint stays good.
-                last = self._manager.latest_checkpoint if self._manager else None
-                raise NonFiniteLossError(
-                    f"Non-finite loss ({loss_value}) at step {step + 1}. Stopped without "
-                    f"saving; the last good checkpoint is {last}."
-                )
-            self.step.assign(step + 1)
-            self.epoch.assign((step + 1) // self.steps_per_epoch if self.num_examples else 0)
-            stats_values = {k: float(v.numpy()) for k, v in stats.items()}
-            done = step + 1
-            if writer is not None and (done % cfg.log_every == 0 or done == self.total_steps):
-                with writer.as_default(step=done):
-                    write_scalar("loss", loss_value)
-                    write_scalar("learning_rate", float(self.schedule(step)))
-                    for k, v in stats_values.items():
-                        write_scalar(k, v)
-            if done % cfg.log_every == 0 or done == self.total_steps:
-                now = time.time()
-                rate = (done - last_step) / max(now - last_t, 1e-9)
-                eta = (self.total_steps - done) / max(rate, 1e-9)
-                extra = " ".join(f"{k}={v:.4g}" for k, v in stats_values.items())
-                self.log(
-                    f"step {done}/{self.total_steps} loss={loss_value:.4f} {extra} "
-                    f"lr={float(self.schedule(step)):.3g} {rate:.2f} steps/s ETA {eta:.0f}s"
-                )
-                last_t, last_step = now, done
-            if done % cfg.checkpoint_every == 0 and done != self.total_steps:
+        skipped_in_row = 0
+        with _SignalCatcher(self._catches_signals()) as caught:
+            for step in range(start, self.total_steps):
+                images, labels = next(self._data_iterator)
+                loss, stats, status = self._run_step(images, labels)
+                done = step + 1
+                # One int per step, so the run stops at the first bad step; loss and stats
+                # are fetched from the device only when they are logged.
+                status = int(status)
+                if status == STEP_SKIPPED and cfg.mixed_precision:
+                    skipped_in_row += 1
+                    if skipped_in_row >= MAX_CONSECUTIVE_SKIPPED_STEPS:
+                        self._stop(done, loss, status, skipped_in_row)
+                elif status != STEP_APPLIED:
+                    self._stop(done, loss, status)
+                else:
+                    skipped_in_row = 0
+                self.step.assign(done)
+                self.epoch.assign(done // self.steps_per_epoch if self.num_examples else 0)
+                if done % cfg.log_every == 0 or done == self.total_steps:
+                    loss_value = float(loss)
+                    stats_values = {k: float(v) for k, v in stats.items()}
+                    lr = float(self.schedule(step))
+                    if writer is not None:
+                        with writer.as_default(step=done):
+                            write_scalar("loss", loss_value)
+                            write_scalar("learning_rate", lr)
+                            for k, v in stats_values.items():
+                                write_scalar(k, v)
+                    now = time.time()
+                    rate = (done - last_step) / max(now - last_t, 1e-9)
+                    eta = (self.total_steps - done) / max(rate, 1e-9)
+                    extra = " ".join(f"{k}={v:.4g}" for k, v in stats_values.items())
+                    self.log(
+                        f"step {done}/{self.total_steps} loss={loss_value:.4f} {extra} "
+                        f"lr={lr:.3g} {rate:.2f} steps/s ETA {eta:.0f}s"
+                    )
+                    last_t, last_step = now, done
+                if done % cfg.checkpoint_every == 0 and done != self.total_steps:
+                    self.save()
+                if self.chief:
+                    for every, fn in hooks:
+                        if done % every == 0:
+                            fn(done, writer)
+                if caught.signum is not None and done != self.total_steps:
+                    raise TrainingInterrupted(done, caught.signum, self.save())
+            if self.total_steps > start or not resumed:
                 self.save()
-            if self.chief:
-                for every, fn in hooks:
-                    if done % every == 0:
-                        fn(done, writer)
-        if self.total_steps > start or not resumed:
-            self.save()
-        if writer is not None:
-            writer.flush()
+            if writer is not None:
+                writer.flush()
+            if caught.signum is not None:
+                raise TrainingInterrupted(
+                    int(self.step.numpy()), caught.signum, self._manager.latest_checkpoint
+                )
         return {
             "start_step": start,
             "final_step": int(self.step.numpy()),
@@ -373,6 +557,40 @@ def write_scalar(name, value, step=None):
     return tf.summary.write(
         name, tf.constant(value, tf.float32), step=step, metadata=metadata.SerializeToString()
     )
+
+
+class _SignalCatcher:
+    """Within the block, SIGINT/SIGTERM only set `signum` (the loop saves and stops after
+    the step in flight); a second signal restores the previous handlers and acts at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, enabled=True):
+        self.enabled = enabled
+        self.signum = None
+        self._previous = {}
+
+    def __enter__(self):
+        if self.enabled:
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is None:
+            self.signum = signum
+            return
+        self._restore()
+        signal.raise_signal(signum)
+
+    def _restore(self):
+        for signum, handler in self._previous.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+        self._previous = {}
+
+    def __exit__(self, *exc_info):
+        self._restore()
 
 
 def _checkpointable_iterator(iterator):
