@@ -1,6 +1,6 @@
 """The real photos that ship in wheels: insightface's `t1.jpg` and `Tom_Hanks_54745.png`
-(extracted from the insightface 2.1 wheel by `make wheel-photos`) and scikit-image's
-astronaut (installed with scikit-image)."""
+(extracted from the insightface 2.1 wheel by `make wheel-photos`), scikit-image's astronaut
+and matplotlib's `grace_hopper.jpg` (both installed with requirements.txt)."""
 
 import os
 
@@ -13,11 +13,12 @@ INSIGHTFACE_PHOTOS = ("t1.jpg", "Tom_Hanks_54745.png")
 
 
 def load_wheel_photos(directory=None):
-    """{"t1": uint8 [H, W, 3], "tom_hanks": ..., "astronaut": ...} RGB photos.
+    """{"t1": uint8 [H, W, 3], "tom_hanks", "astronaut", "grace_hopper"} RGB photos.
 
     Raises FileNotFoundError naming `make wheel-photos` when the insightface photos are
     missing.
     """
+    import matplotlib
     import skimage.data
 
     directory = directory or PHOTO_DIR
@@ -32,4 +33,6 @@ def load_wheel_photos(directory=None):
             )
         photos[key] = np.asarray(Image.open(path).convert("RGB"))
     photos["astronaut"] = np.asarray(skimage.data.astronaut())
+    hopper = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
+    photos["grace_hopper"] = np.asarray(Image.open(hopper).convert("RGB"))
     return photos
