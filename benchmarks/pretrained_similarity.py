@@ -1,13 +1,14 @@
 """Does the pretrained dlib_resnet_v1 separate the people in the wheel photos?
 
-Every face MTCNN finds (score >= 0.9) in insightface's `t1.jpg` and `Tom_Hanks_54745.png`
-and scikit-image's astronaut is a different person. Each goes through the whole use-time
-pipeline (tfface.align.FaceDetector → align_face(template="dlib", 150) →
-load_pretrained("dlib_resnet_v1")), and so do three copies of its photo: mirrored,
-shifted by (7, 5) px, and brightened (×1.25, clipped). Printed: the cosine similarity of
-every pair of different people (all must be below the model's threshold) and of every
-face with its three copies (all must be at or above it), plus how often the cosine rule
-agrees with dlib's own rule (raw-descriptor Euclidean distance < 0.6).
+Every face MTCNN finds (score >= 0.9) in insightface's `t1.jpg` and `Tom_Hanks_54745.png`,
+scikit-image's astronaut and matplotlib's `grace_hopper.jpg` is a different person. Each
+goes through the whole use-time pipeline (tfface.align.FaceDetector →
+align_face(template="dlib", 150) → load_pretrained("dlib_resnet_v1")), and so do three
+copies of its photo: mirrored, shifted by (7, 5) px, and brightened (×1.25, clipped).
+Printed: the cosine similarity of every pair of different people (all must be below the
+model's threshold) and of every face with its three copies (all must be at or above it),
+plus how often the cosine rule agrees with dlib's own rule (raw-descriptor Euclidean
+distance < 0.6).
 
     make wheel-photos
     .venv/bin/python benchmarks/pretrained_similarity.py

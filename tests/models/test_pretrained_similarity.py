@@ -1,10 +1,11 @@
 """The issue's "done when" on the real wheel photos (benchmarks/pretrained_similarity.py).
 
-Every face in insightface's t1.jpg / Tom_Hanks_54745.png and scikit-image's astronaut is a
-different person; each must match its own mirrored, shifted and brightened copy at the
-model's threshold, and the cosine threshold must make the same calls as dlib's own rule
-(raw distance < 0.6). That every different-person pair falls below the threshold is the
-strict xfail: one pair of t1.jpg is closer than dlib's 0.6 (see BUILD_NOTES.md).
+Every face in insightface's t1.jpg / Tom_Hanks_54745.png, scikit-image's astronaut and
+matplotlib's grace_hopper.jpg is a different person; each must match its own mirrored,
+shifted and brightened copy at the model's threshold, and the cosine threshold must make
+the same calls as dlib's own rule (raw distance < 0.6). That every different-person pair
+falls below the threshold is the strict xfail: one pair of t1.jpg is closer than dlib's
+0.6 (see BUILD_NOTES.md).
 """
 
 import importlib.util
