@@ -205,3 +205,42 @@ def test_identify_refuses_a_gallery_from_another_model(demo, capsys, tmp_path):
     code = main(["identify", "--model", demo["model"], "--gallery", path, demo["group"]])
     assert code == 1
     assert "built by model" in capsys.readouterr().err
+
+
+def test_folders_all_faces_and_aligned_identify(demo, capsys, tmp_path):
+    from tfface.recognition import Recognizer
+
+    photos = tmp_path / "photos"
+    os.makedirs(photos)
+    Image.open(demo["group"]).save(photos / "group.jpg")
+    Image.open(os.path.join(demo["people"], "Grace Hopper", "photo.png")).save(photos / "gh.png")
+    (photos / "notes.txt").write_text("not an image: ignored")
+    (photos / "bad.png").write_bytes(b"\x89PNG broken")
+
+    drawn = tmp_path / "drawn"
+    code, out = _json(capsys, ["detect", str(photos), "--draw", str(drawn)])
+    assert code == 0
+    assert [len(r["faces"]) for r in out["images"]] == [1, 3]  # gh.png, group.jpg (sorted)
+    assert [os.path.basename(s["path"]) for s in out["skipped"]] == ["bad.png"]
+    assert sorted(os.listdir(drawn)) == ["gh.png", "group.png"]
+
+    code, out = _json(capsys, ["embed", "--model", demo["model"], str(photos), "--all_faces"])
+    assert [os.path.basename(e["path"]) for e in out["embeddings"]] == ["gh.png"] + [
+        "group.jpg"
+    ] * 3
+
+    # Identify aligned crops: the same answers as identifying the photos' faces.
+    crops = tmp_path / "crops"
+    os.makedirs(crops)
+    for i, face in enumerate(Recognizer(demo["model"]).faces(demo["group"])):
+        Image.fromarray(face.crop).save(crops / f"{i}.png")
+    gallery = str(tmp_path / "g.gallery")
+    assert main(["enroll", "--model", demo["model"], "--gallery", gallery, demo["people"]]) == 0
+    capsys.readouterr()
+    args = ["identify", "--model", demo["model"], "--gallery", gallery, "-k", "1"]
+    _, aligned = _json(capsys, [*args, "--aligned", str(crops)])
+    _, photo = _json(capsys, [*args, demo["group"]])
+    names = [r["faces"][0]["matches"][0]["name"] for r in aligned["images"]]
+    assert names == [f["matches"][0]["name"] for f in photo["images"][0]["faces"]]
+    sims = [r["faces"][0]["similarity"] for r in aligned["images"]]
+    assert sims == pytest.approx([f["similarity"] for f in photo["images"][0]["faces"]], abs=2e-3)
