@@ -55,7 +55,7 @@ def main():
     print(f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}  command: python {' '.join(sys.argv)}")
     root = tempfile.mkdtemp(dir=args.dir, prefix="gallery_enroll_")
     try:
-        for per_call in map(int, args.per_call.split(",")):
+        for per_call in map(int, args.per_call.split(",")) if args.rows else ():
             for page in (16384, 4096) if per_call >= 1000 else (16384,):
                 sqlite_store._PAGE_SIZE = page
                 path = os.path.join(root, f"embedded_{per_call}_{page}.gallery")

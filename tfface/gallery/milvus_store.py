@@ -44,6 +44,7 @@ _MODEL_PROPERTY = "tfface.model_info"
 _COLLECTION_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
 _MAX_TEXT = 65535
 _BATCH = 1000
+_PAGE = 16384  # Milvus' largest query result window
 
 
 def _key(text):
@@ -183,6 +184,12 @@ class MilvusStore:
 
     # --- helpers --------------------------------------------------------------------
     def _all(self, collection, filter, fields):
+        # One query answers the common case (an identity's few rows); the iterator, which
+        # pages through any number of rows, only when that query comes back full.
+        rows = self._client.query(collection, filter=filter, output_fields=fields, limit=_PAGE)
+        if len(rows) < _PAGE:
+            yield from rows
+            return
         it = self._client.query_iterator(
             collection, batch_size=_BATCH, filter=filter, output_fields=fields
         )
