@@ -1,6 +1,4 @@
-"""tf.distribute helpers for the layer tests."""
-
-import tensorflow as tf
+"""tf.distribute helpers for the layer tests (imported lazily: JAX/torch runs skip them)."""
 
 
 def mirrored_strategy():
@@ -11,6 +9,8 @@ def mirrored_strategy():
     process can fail with "Shape mismatch in the collective instance". TF's own tests give
     each strategy a distinct `_collective_key_base`; so does this helper.
     """
+    import tensorflow as tf
+
     mirrored_strategy.calls += 1
     tf.distribute.MirroredStrategy._collective_key_base = 10_000 * mirrored_strategy.calls
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tests.layers import reference
+from tfface.testing.backend import value_and_gradients
 
 BATCH, DIM, CLASSES = 5, 4, 6
 
@@ -90,13 +90,9 @@ class HeadChecks:
             expected_inference = reference.head_logits(name, x64, w64, None, params)
             self.assertAllClose(head(x), expected_inference, atol=2e-4, rtol=1e-5)
 
-            x_var = tf.Variable(x)
-            with tf.GradientTape() as tape:
-                logits = head([x_var, labels])
-                loss = keras.ops.mean(
-                    keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-                )
-            grad_x, grad_w = tape.gradient(loss, [x_var, head.kernel.value])
+            loss, (grad_x, grad_w) = value_and_gradients(
+                lambda a, b, head=head, y=labels: _head_loss(head, a, b, y), x, w
+            )
             expected_loss = reference.head_loss(name, x64, w64, labels, params)
             self.assertAllClose(loss, expected_loss, atol=1e-4, rtol=1e-5)
             fd_x = reference.finite_difference(
@@ -120,13 +116,10 @@ class HeadChecks:
         keras.config.set_dtype_policy(policy)
         try:
             head = self.make_head(x, w)
-            x_var = tf.Variable(x)
-            with tf.GradientTape() as tape:
-                logits = head([x_var, labels], training=True)
-                loss = keras.ops.mean(
-                    keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-                )
-            grads = tape.gradient(loss, [x_var, head.kernel.value])
+            logits = head([x, labels], training=True)
+            loss, grads = value_and_gradients(
+                lambda a, b: _head_loss(head, a, b, labels, training=True), x, w
+            )
         finally:
             keras.config.set_dtype_policy("float32")
         self.assertEqual(keras.backend.standardize_dtype(logits.dtype), "float32")
@@ -207,6 +200,15 @@ class HeadChecks:
         losses = history.history["loss"]
         self.assertTrue(np.all(np.isfinite(losses)), losses)
         self.assertLess(losses[-1], losses[0])
+
+
+def _head_loss(head, x, w, labels, training=False):
+    """Mean cross-entropy of `head` with its kernel set to `w` (differentiable in x and w)."""
+    state = [v.value for v in head.non_trainable_variables]
+    logits, _ = head.stateless_call([w], state, [x, labels], training=training)
+    return keras.ops.mean(
+        keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    )
 
 
 def _functional(head):

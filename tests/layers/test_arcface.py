@@ -57,7 +57,7 @@ class ArcFaceTest(HeadChecks, TestCase):
         head = ArcFace(num_classes=2)
         degrees = np.linspace(0.0, 180.0, 721)
         x = at_angles(head, degrees)
-        target = np.asarray(head([x, np.zeros(len(degrees), "int64")]))[:, 0]
+        target = keras.ops.convert_to_numpy(head([x, np.zeros(len(degrees), "int64")]))[:, 0]
         self.assertTrue(np.all(np.diff(target) < 0), np.diff(target).max())
 
     def test_fallback_jumps_down_at_pi_minus_margin(self):
@@ -71,7 +71,7 @@ class ArcFaceTest(HeadChecks, TestCase):
         head = ArcFace(num_classes=2, scale=s, margin=m)
         theta = math.pi - m
         x = at_angles(head, np.degrees([theta - eps, theta + eps]))
-        below, above = np.asarray(head([x, np.zeros(2, "int64")]))[:, 0]
+        below, above = keras.ops.convert_to_numpy(head([x, np.zeros(2, "int64")]))[:, 0]
         jump = s * (math.cos(m) + m * math.sin(m) - 1.0)
         self.assertAllClose(jump, 7.5069, atol=1e-3)
         # Within eps of θ = π − m each side moves by at most s · eps; the gap is the jump.

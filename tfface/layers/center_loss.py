@@ -1,7 +1,6 @@
 """Center loss (Wen et al., ECCV 2016) with the paper's center update, replica-aware."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from tfface.api_export import tfface_export
@@ -28,6 +27,14 @@ class CenterLoss(keras.layers.Layer):
     apply the same row update, so N replicas give the same centers as one device on the
     concatenated global batch. The loss value itself is the mean over the replica's own
     batch (the usual per-replica loss that Keras averages).
+
+    Backends: on JAX and torch the same update is written in `keras.ops` (a sort-based
+    segment sum, then `ops.scatter_update` of the batch's rows, which rebuilds the [C, D]
+    centers tensor each step instead of TF's in-place row write). Under JAX's
+    `keras.distribution` (SPMD) the batch a step sees is the global one, so the update is
+    exact as on one device. Under `torch.distributed` with more than one process there is
+    no backend-neutral all-reduce inside a layer, so each process would move its own
+    copy of the centers: a training call raises `NotImplementedError` there.
 
     Args:
         num_classes: int >= 1, number of identities C.
@@ -114,6 +121,10 @@ class CenterLoss(keras.layers.Layer):
         return loss
 
     def _update_centers(self, features, labels, batch_centers):
+        if keras.backend.backend() != "tensorflow":
+            return self._update_centers_ops(features, labels, batch_centers)
+        import tensorflow as tf
+
         # Raw tf: replica context, collectives and a sparse row write to a (mirrored) variable.
         context = tf.distribute.get_replica_context()
         distributed = context is not None and context.num_replicas_in_sync > 1
@@ -142,6 +153,31 @@ class CenterLoss(keras.layers.Layer):
         rows = tf.gather(centers, all_labels) - self.alpha * tf.gather(delta, all_groups)
         centers.scatter_update(tf.IndexedSlices(rows, all_labels))
 
+    def _update_centers_ops(self, features, labels, batch_centers):
+        """The same update in keras.ops, for the JAX and torch backends (one device/SPMD)."""
+        if keras.backend.backend() == "torch":
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+                raise NotImplementedError(
+                    "CenterLoss cannot update its centers under torch.distributed: the "
+                    "per-class sums would need an all-reduce across processes, which has no "
+                    "backend-neutral form. Use the TensorFlow backend (tf.distribute) or "
+                    f"JAX (keras.distribution). Received: world_size={dist.get_world_size()}"
+                )
+        num_slots = ops.shape(labels)[0]
+        groups = _group_ids_ops(labels)
+        sums = ops.segment_sum(batch_centers - features, groups, num_segments=num_slots)
+        counts = ops.segment_sum(
+            ops.ones_like(groups, dtype="float32"), groups, num_segments=num_slots
+        )
+        delta = sums / (1.0 + counts)[:, None]
+        # As on TF, duplicates of a class write identical rows.
+        rows = batch_centers - self.alpha * ops.take(delta, groups, axis=0)
+        self.centers.assign(
+            ops.scatter_update(self.centers.value, ops.expand_dims(labels, -1), rows)
+        )
+
     def get_config(self):
         config = super().get_config()
         config.update({"num_classes": self.num_classes, "alpha": self.alpha})
@@ -150,8 +186,21 @@ class CenterLoss(keras.layers.Layer):
 
 def _group_ids(labels):
     """For labels [N], ids in [0, N) with equal ids exactly for equal labels (sort-based)."""
+    import tensorflow as tf
+
     order = tf.argsort(labels, stable=True)
     sorted_labels = tf.gather(labels, order)
     is_new = tf.concat([[True], tf.not_equal(sorted_labels[1:], sorted_labels[:-1])], axis=0)
     sorted_groups = tf.cumsum(tf.cast(is_new, tf.int32)) - 1
     return tf.gather(sorted_groups, tf.argsort(order, stable=True))
+
+
+def _group_ids_ops(labels):
+    """`_group_ids` in keras.ops (JAX, torch); any sort order works, it is inverted below."""
+    order = ops.argsort(labels)
+    sorted_labels = ops.take(labels, order)
+    is_new = ops.concatenate(
+        [ops.ones((1,), "bool"), ops.not_equal(sorted_labels[1:], sorted_labels[:-1])], axis=0
+    )
+    sorted_groups = ops.cumsum(ops.cast(is_new, "int32")) - 1
+    return ops.take(sorted_groups, ops.argsort(order))

@@ -86,6 +86,7 @@ class MultiplicativeMargin(MarginSoftmax):
     def psi(self, cosine):
         """ψ(θ) from cos θ, gradient-safe on [−1, 1]."""
         m = self.margin
+        cosine = ops.convert_to_tensor(cosine)  # NumPy input on torch: tensor arithmetic below
         # Chebyshev recurrence: T_0 = 1, T_1 = x, T_{n+1} = 2x T_n − T_{n−1}; T_m(cos θ) = cos mθ.
         t_prev, t = ops.ones_like(cosine), cosine
         for _ in range(m - 1):

@@ -102,7 +102,12 @@ def positive_columns(dist, positive):
     batches every later search and gather works on [B, K] instead of [B, B].
     """
     num_pos = ops.sum(ops.cast(positive, "int32"), axis=1)
-    width = ops.max(num_pos, initial=0)
+    if keras.backend.backend() == "jax":
+        # jax.jit needs a static top_k width: all B columns (the extra ones are invalid).
+        # Same values and gradients; the later work is [B, B] instead of [B, K].
+        width = ops.shape(positive)[1]
+    else:
+        width = ops.max(num_pos, initial=0)
     keys = ops.where(positive, ops.stop_gradient(dist), float("-inf"))
     _, cols = ops.top_k(keys, k=width, sorted=True)
     cols = ops.cast(cols, "int32")
