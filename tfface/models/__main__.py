@@ -38,7 +38,9 @@ def _convert_dlib(src, dst):
         name="dlib_resnet_v1",
         image_size=spec.image_size,
         embedding_size=spec.embedding_dim,
-        fingerprint=model_metadata.weights_fingerprint(model.variables),
+        # load_pretrained's fingerprint of the same .dat file: galleries built with the
+        # pretrained model accept probes from this .keras file.
+        fingerprint=f"sha256:{pretrained._sha256(src)}",
         threshold=spec.threshold,
         template=spec.template,
     )
