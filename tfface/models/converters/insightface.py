@@ -194,6 +194,11 @@ def _onnx_ops(path):
                 "MXNet-converted insightface models do; only PyTorch-exported arcface_torch "
                 "graphs are supported"
             )
+        if op in ("Conv", "BatchNormalization", "PRelu", "Gemm", "MatMul") and params[0] is None:
+            raise ValueError(
+                f"{path}: the weights of {op} {name!r} are computed in the graph, not stored as "
+                "initializers; export the model with constant folding"
+            )
         if op == "Conv":
             ops.append(("conv", (params[0], params[1] if len(params) > 1 else None), name))
         elif op == "BatchNormalization":
