@@ -138,3 +138,14 @@ def test_version_dir_without_metadata_falls_back_to_signature(model, tmp_path):
     assert face_model.image_size == IMAGE_SIZE and face_model.threshold == 0.25
     assert face_model.name == "m/1" and face_model.template_name == "arcface"
     assert face_model.fingerprint == FaceModel(model).fingerprint
+
+
+def test_missing_weights_package_is_a_model_load_error(monkeypatch):
+    from tfface.models import pretrained
+
+    def missing(name):
+        raise pretrained.PretrainedWeightsError("install it with `pip install x`")
+
+    monkeypatch.setattr(pretrained, "load_pretrained", missing)
+    with pytest.raises(ModelLoadError, match="'dlib_resnet_v1': install it with"):
+        FaceModel("dlib_resnet_v1")

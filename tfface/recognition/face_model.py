@@ -30,9 +30,12 @@ def _load_pretrained(name):
             f"{name!r}: no pretrained models are available in this tfface; pass a SavedModel "
             "directory or a .keras file."
         )
+    # A missing weights package is PretrainedWeightsError (a RuntimeError naming the pip
+    # command); an unknown name is a ValueError listing the known ones.
+    missing = getattr(pretrained, "PretrainedWeightsError", ValueError)
     try:
         return pretrained.load_pretrained(name)
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, missing) as e:
         raise ModelLoadError(f"{name!r}: {e}") from e
 
 
