@@ -182,3 +182,31 @@ def test_bad_arguments(model, tmp_path, kwargs, match):
 def test_wrong_embedding_size_is_refused(model, tmp_path):
     with pytest.raises(ValueError, match=r"non-empty \[N, 8\] array"):
         export_gallery_model(model, np.ones((3, 5)), str(tmp_path), labels=["a", "b", "c"])
+
+
+def test_signature_defs_are_what_tf_serving_reports(gallery_export):
+    """The SignatureDefs in saved_model.pb (TF Serving's metadata API shows these)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    _, _, path = gallery_export
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        saved.ParseFromString(f.read())
+    signatures = saved.meta_graphs[0].signature_def
+
+    def spec(tensor_info):
+        return (
+            tf.dtypes.as_dtype(tensor_info.dtype).name,
+            [d.size for d in tensor_info.tensor_shape.dim],
+        )
+
+    outputs = {"labels": ("string", [-1, 3]), "scores": ("float32", [-1, 3])}
+    outputs.update({"identity": ("string", [-1]), "known": ("bool", [-1])})
+    for name, inputs in [
+        ("identify", {"embeddings": ("float32", [-1, EMBEDDING_DIM])}),
+        ("identify_jpeg", {"images": ("string", [-1])}),
+    ]:
+        sig = signatures[name]
+        assert sig.method_name == "tensorflow/serving/predict"
+        assert {k: spec(v) for k, v in sig.inputs.items()} == inputs
+        assert {k: spec(v) for k, v in sig.outputs.items()} == outputs
