@@ -28,7 +28,8 @@ def _recall_at(exact_rows, ann_rows):
 
 
 @pytest.mark.parametrize(
-    "kind, options", [("ivf", {"nprobe": 8}), ("hnsw", {"M": 16, "ef_search": 64})]
+    "kind, options",
+    [("ivf", {"nprobe": 8}), ("hnsw", {"M": 16, "ef_construction": 40, "ef_search": 64})],
 )
 def test_recall_at_10_against_exact(kind, options):
     rng = np.random.default_rng(0)
