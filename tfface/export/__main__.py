@@ -185,6 +185,12 @@ def main(argv=None):
     from tfface.export import export_saved_model
 
     model = keras.saving.load_model(args.model, compile=False)
+    # The archive's tfface_model.json (crop template, fingerprint) carries over to the export.
+    from tfface.export import model_metadata
+
+    metadata = model_metadata.read_keras_metadata(args.model)
+    if metadata is not None:
+        model.tfface_metadata = metadata
     threshold = args.threshold
     if args.threshold_far is not None or args.threshold_accuracy:
         shape = model.input_shape
