@@ -38,3 +38,14 @@ __all__ = [
     "exact_top_k",
     "weights_fingerprint",
 ]
+
+__all__ = [
+    "Gallery",
+    "GalleryError",
+    "GalleryModelMismatchError",
+    "Match",
+    "check_embeddings",
+    "check_name",
+    "exact_top_k",
+    "weights_fingerprint",
+]
