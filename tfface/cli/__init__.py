@@ -1,3 +1,5 @@
 """tfface.cli: the `python -m tfface` / `tfface` command line (see `tfface/cli/main.py`)."""
 
-__all__ = []
+from tfface.cli.main import main
+
+__all__ = ["main"]
