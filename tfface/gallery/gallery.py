@@ -23,6 +23,8 @@ Contract (the same for every backend):
   WAL, synchronous=FULL); a process killed mid-`enroll` leaves all earlier enrolments and
   none of the interrupted call; other processes can search while one enrols and see each
   committed enrolment at their next search.
+- A `Gallery` object belongs to the thread that opened it (SQLite connections are not
+  shared across threads); open one per thread or process, all on the same location.
 """
 
 import hashlib
