@@ -204,10 +204,9 @@ class SQLiteStore:
                 (after_id,),
             )
             while rows := cur.fetchmany(batch):
-                ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-                owners = np.fromiter((r[1] for r in rows), np.int64, len(rows))
-                vecs = np.frombuffer(b"".join(r[2] for r in rows), "<f4").reshape(-1, dim)
-                yield ids, owners, vecs
+                ids, owners, blobs = zip(*rows, strict=True)
+                vecs = np.frombuffer(b"".join(blobs), "<f4").reshape(-1, dim)
+                yield np.array(ids, np.int64), np.array(owners, np.int64), vecs
         finally:
             self._db.execute("COMMIT")
 
