@@ -1,9 +1,7 @@
-import keras
 import numpy as np
-import tensorflow as tf
 
 from tests.losses import reference
-from tests.losses import utils
+from tests.losses.triplet_checks import TripletLossChecks
 from tfface.losses import TripletHardLoss
 from tfface.losses import triplet_hard_loss
 from tfface.testing import TestCase
@@ -12,7 +10,12 @@ LINE_X = np.array([[0.0], [2.0], [-2.0], [5.0], [1.0]], "float32")
 LINE_Y = np.array([0, 0, 1, 1, 2], "int32")
 
 
-class TripletHardLossTest(TestCase):
+class TripletHardLossTest(TripletLossChecks, TestCase):
+    loss_fn = staticmethod(triplet_hard_loss)
+    loss_cls = TripletHardLoss
+    reference_fn = staticmethod(reference.hard_loss)
+    has_soft = True
+
     def test_golden_line(self):
         """Points 0, 2, -2, 5, 1 with labels 0, 0, 1, 1, 2 and margin 4 (L2 = |x_i - x_j|):
 
@@ -53,58 +56,6 @@ class TripletHardLossTest(TestCase):
         self.assertAllClose(loss, 0.0)
         self.assertAllClose(stats["active_fraction"], 0.0)
 
-    def test_matches_loop_reference(self):
-        for soft in (False, True):
-            utils.check_against_reference(
-                self,
-                triplet_hard_loss,
-                reference.hard_loss,
-                {"margin": 0.5, "soft": soft},
-                {"margin": 0.5, "soft": soft},
-                seeds=(0, 1),
-                sizes=(6, 11),
-            )
-
-    def test_no_positive_pair_gives_zero_and_finite_gradient(self):
-        labels, emb = reference.random_batch(0, 6, 4, "no_positive")
-        for soft in (False, True):
-            value, grad = utils.value_and_grad(triplet_hard_loss, labels, emb, soft=soft)
-            self.assertEqual(value, 0.0)
-            self.assertAllEqual(grad, np.zeros_like(emb))
-
-    def test_float16_and_graph_mode(self):
-        labels, emb = reference.random_batch(6, 16, 8, "mixed")
-        graph_fn = tf.function(lambda y, x: triplet_hard_loss(y, x, margin=0.5))
-        loss = graph_fn(labels[:, None].astype("int64"), emb.astype("float16"))
-        self.assertEqual(keras.backend.standardize_dtype(loss.dtype), "float32")
-        expected = reference.hard_loss(labels, emb.astype("float16").astype("float32"), 0.5)
-        self.assertAllClose(loss, expected, atol=1e-5)
-
-    def test_invalid_arguments(self):
-        labels, emb = reference.random_batch(0, 4, 2, "mixed")
-        with self.assertRaisesRegex(ValueError, "distance_metric='l2'"):
-            triplet_hard_loss(labels, emb, distance_metric="l2")
+    def test_soft_must_be_bool(self):
         with self.assertRaisesRegex(ValueError, "soft=1"):
             TripletHardLoss(soft=1)
-
-    def test_serialization_and_class(self):
-        loss = TripletHardLoss(margin=0.3, soft=True, distance_metric="squared-L2")
-        revived = self.run_serialization_test(loss)
-        self.assertTrue(revived.soft)
-        labels, emb = reference.random_batch(2, 10, 4, "mixed")
-        expected = triplet_hard_loss(labels, emb, 0.3, soft=True, distance_metric="squared-L2")
-        self.assertAllClose(revived(labels, emb), expected)
-
-    def test_compile_and_fit(self):
-        rng = np.random.default_rng(1)
-        x = rng.normal(size=(32, 6)).astype("float32")
-        y = np.repeat(np.arange(8), 4).astype("int32")
-        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4)])
-        model.compile(optimizer="sgd", loss=TripletHardLoss(margin=0.5))
-        history = model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
-        self.assertTrue(np.isfinite(history.history["loss"][0]))
-
-    def test_memory_is_quadratic(self):
-        largest, unknown = utils.max_intermediate_elements(triplet_hard_loss, 512, 16)
-        self.assertLessEqual(largest, 4 * 512 * 512)
-        self.assertEqual(unknown, 0)
