@@ -49,6 +49,12 @@ def main():
     parser.add_argument("--milvus_rows", type=int, default=20_000)
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--per_call", default="10,1000")
+    parser.add_argument(
+        "--compare_pages",
+        type=int,
+        default=1,
+        help="also write the bulk case with SQLite's default 4 KiB page (0: skip)",
+    )
     parser.add_argument("--dir", default=None, help="where to write (default: a temp dir)")
     args = parser.parse_args()
     print(describe())
@@ -56,7 +62,7 @@ def main():
     root = tempfile.mkdtemp(dir=args.dir, prefix="gallery_enroll_")
     try:
         for per_call in map(int, args.per_call.split(",")) if args.rows else ():
-            for page in (16384, 4096) if per_call >= 1000 else (16384,):
+            for page in (16384, 4096) if per_call >= 1000 and args.compare_pages else (16384,):
                 sqlite_store._PAGE_SIZE = page
                 path = os.path.join(root, f"embedded_{per_call}_{page}.gallery")
                 seconds, g = enrol_all(path, args.rows, args.dim, per_call)
