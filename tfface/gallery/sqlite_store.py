@@ -194,21 +194,27 @@ class SQLiteStore:
             "SELECT id, name FROM identities WHERE id > ? ORDER BY id", (after_id,)
         ).fetchall()
 
-    def vectors(self, dim, after_id=0, batch=65536):
-        """Yields (row ids int64 [b], identity ids int64 [b], vectors float32 [b, dim]) for
-        rows with id > after_id, in id order, `batch` rows at a time, from one snapshot."""
-        cur = self._db.execute("BEGIN")
+    @contextlib.contextmanager
+    def snapshot(self):
+        """Every read inside sees one committed state (a WAL read transaction)."""
+        self._db.execute("BEGIN")
         try:
-            cur = self._db.execute(
-                "SELECT id, identity, vector FROM embeddings WHERE id > ? ORDER BY id",
-                (after_id,),
-            )
-            while rows := cur.fetchmany(batch):
-                ids, owners, blobs = zip(*rows, strict=True)
-                vecs = np.frombuffer(b"".join(blobs), "<f4").reshape(-1, dim)
-                yield np.array(ids, np.int64), np.array(owners, np.int64), vecs
+            yield
         finally:
             self._db.execute("COMMIT")
+
+    def vectors(self, dim, after_id=0, batch=65536):
+        """Yields (row ids int64 [b], identity ids int64 [b], vectors float32 [b, dim]) for
+        rows with id > after_id, in id order, `batch` rows at a time (one SELECT: one
+        consistent state; use `snapshot()` to agree with other reads)."""
+        cur = self._db.execute(
+            "SELECT id, identity, vector FROM embeddings WHERE id > ? ORDER BY id",
+            (after_id,),
+        )
+        while rows := cur.fetchmany(batch):
+            ids, owners, blobs = zip(*rows, strict=True)
+            vecs = np.frombuffer(b"".join(blobs), "<f4").reshape(-1, dim)
+            yield np.array(ids, np.int64), np.array(owners, np.int64), vecs
 
     def rows(self):
         """Yields (name, source, vector float32, metadata) for export, in enrolment order."""

@@ -106,28 +106,29 @@ class VectorCache:
         return int(self._owners.shape[0])
 
     def _mean_vectors(self):
-        # Mean of each identity's unit embeddings, rebuilt from the store on demand.
+        # Mean of each identity's unit embeddings, from the store, in the same read
+        # snapshot as the last refresh (see `search`), so the rows are the loaded ones.
         sums = np.zeros((len(self._identity_ids), self.dim), np.float64)
-        start = 0
         for _, own, vecs in self.store.vectors(self.dim):
-            dense = self._dense_owner[start : start + len(own)]
-            np.add.at(sums, dense, vecs)
-            start += len(own)
+            np.add.at(sums, np.searchsorted(self._identity_ids, own), vecs)
         counts = np.bincount(self._dense_owner, minlength=len(self._identity_ids))
         return (sums / counts[:, None]).astype(np.float32)
 
     def search(self, probes, k, by):
         """Per probe, a list of (name, similarity) for the top-k identities."""
-        self.refresh()
+        # One read snapshot for the counters, names, rows and means: a write committed by
+        # another process in between can never leave a row without its name.
+        with self.store.snapshot():
+            self.refresh()
+            if by == "mean" and self._mean_index is None and len(self):
+                self._mean_index = ExactRowIndex()
+                self._mean_index.build(self._mean_vectors())
         if len(self) == 0:
             return [[] for _ in range(len(probes))]
         if by == "max":
             sims, rows = self._index.top_k(probes, k * self._max_count)
             owners = np.where(rows >= 0, self._dense_owner[np.maximum(rows, 0)], -1)
         else:
-            if self._mean_index is None:
-                self._mean_index = ExactRowIndex()
-                self._mean_index.build(self._mean_vectors())
             sims, owners = self._mean_index.top_k(probes, k)
         results = []
         for p_sims, p_owners in zip(sims, owners, strict=True):
