@@ -245,3 +245,25 @@ def test_bfloat16_gallery_finds_the_same_identities(path):
     np.testing.assert_allclose(
         [h[0].similarity for h in half], [h[0].similarity for h in exact], atol=1e-2
     )
+
+
+def test_a_write_between_the_reads_of_a_refresh_is_not_half_seen(path, monkeypatch):
+    """Another process's enrolment lands between reading names and rows: the search uses
+    one snapshot, so it sees the gallery before that enrolment, never a row without a name."""
+    rng = np.random.default_rng(11)
+    x = _unit(rng, 2)
+    a = Gallery.open(path, model_info=MODEL)
+    b = Gallery.open(path, model_info=MODEL)
+    a.enroll("alice", x[:1])
+    names = b._store.names
+
+    def names_then_write(*args):
+        out = names(*args)
+        if not a.identities() or ("bob", 1) not in a.identities():
+            a.enroll("bob", x[1:])  # commits while b is between its two reads
+        return out
+
+    monkeypatch.setattr(b._store, "names", names_then_write)
+    assert [h[0].name for h in b.search(x, k=1)] == ["alice", "alice"]
+    monkeypatch.undo()
+    assert [h[0].name for h in b.search(x, k=1)] == ["alice", "bob"]
