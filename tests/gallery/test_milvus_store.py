@@ -55,6 +55,11 @@ def test_parse_location():
         milvus_store.parse_location("milvus://db:19530/bad-name;drop")
 
 
+def test_create_false_does_not_create(location):
+    with pytest.raises(GalleryError, match="No gallery"):
+        Gallery.open(f"milvus-lite:{location}#never_created", model_info=MODEL, create=False)
+
+
 def test_same_results_as_the_embedded_gallery(gallery, tmp_path):
     rng = np.random.default_rng(0)
     embedded = Gallery.open(str(tmp_path / "ref.gallery"), model_info=MODEL)

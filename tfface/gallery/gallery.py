@@ -186,6 +186,9 @@ class Gallery:
             search_impl = None
         stored = store.read_model_info()
         if stored is None:
+            if not create:
+                store.close()
+                raise GalleryError(f"No gallery at {location} (create=False)")
             if model_info is None:
                 store.close()
                 raise GalleryError(

@@ -20,8 +20,8 @@ Layout, for a collection `C`:
   `tfface.model_info`.
 - `C_means`: one row per identity: `name_key` (primary), `name`, `count`, `vector` = the
   mean of its unit embeddings, kept up to date on every write, for `by="mean"`.
-`by="max"` is Milvus' grouping search on `name_key`: the best row of each of the top-k
-identities, exact with the FLAT index.
+`by="max"` is Milvus' grouping search on `name_key` (Milvus 2.4 or later): the best row of
+each of the top-k identities, exact with the FLAT index.
 
 Differences from the embedded store, by Milvus' design: there are no multi-row
 transactions, so a `rename` or `remove` interrupted half-way can leave rows under both
