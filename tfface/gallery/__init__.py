@@ -7,6 +7,8 @@
     g.search(probes, k=5, by="max")      # -> [[Match(name, similarity), ...] per probe]
     g.remove(name); g.rename(old, new); g.identities(); len(g); g.stats()
     g.export("people.npz"); Gallery.import_("people.npz", "copy.gallery")
+    g.rows(); g.to_arrays()              # every row; (names, float32 [N, D])
+    g.model_info                         # mismatching model_info -> GalleryModelMismatchError
 
 Modules (one concept each):
 - `gallery`: the `Gallery` API and its contract (normalisation, idempotence, names as data).
