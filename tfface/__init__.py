@@ -7,6 +7,7 @@ process that has imported `tfface`, without `custom_objects`. The heavier subpac
 """
 
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -19,7 +20,9 @@ def _cli_start():
     # import) and import the subpackages they need themselves (tfface/cli/main.py).
     argv = list(getattr(sys, "orig_argv", None) or [])
     if "-m" in argv:
-        return argv[argv.index("-m") + 1 : argv.index("-m") + 2] == ["tfface"]
+        # `python -m tfface.export` likewise (tfface/export/__main__.py).
+        module = argv[argv.index("-m") + 1 : argv.index("-m") + 2]
+        return module in (["tfface"], ["tfface.export"])
     return os.path.basename(sys.argv[0] if sys.argv else "") == "tfface"
 
 
@@ -27,7 +30,12 @@ from tfface import _startup  # noqa: E402
 
 _startup.quiet_command_line()
 if not _cli_start():
-    _startup.import_tensorflow()
+    # layers, losses and models need no TensorFlow: Keras users on JAX or torch import
+    # tfface without it (`make test-backends`).
+    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow" and importlib.util.find_spec(
+        "tensorflow"
+    ):
+        _startup.import_tensorflow()
     from tfface import layers  # noqa: E402,F401
     from tfface import losses  # noqa: E402,F401
     from tfface import models  # noqa: E402,F401

@@ -7,13 +7,26 @@
   all-gathered global batch).
 """
 
-from tfface.training.config import TrainConfig  # noqa: F401
-from tfface.training.objective import LOSSES  # noqa: F401
-from tfface.training.objective import Objective  # noqa: F401
-from tfface.training.objective import all_gather_with_gradient  # noqa: F401
-from tfface.training.pipeline import train_and_evaluate  # noqa: F401
-from tfface.training.schedules import WarmupSchedule  # noqa: F401
-from tfface.training.schedules import make_optimizer  # noqa: F401
-from tfface.training.strategy import make_strategy  # noqa: F401
-from tfface.training.trainer import NonFiniteLossError  # noqa: F401
-from tfface.training.trainer import Trainer  # noqa: F401
+from tfface.training.config import TrainConfig
+from tfface.training.objective import LOSSES
+from tfface.training.objective import Objective
+from tfface.training.objective import all_gather_with_gradient
+from tfface.training.pipeline import train_and_evaluate
+from tfface.training.schedules import WarmupSchedule
+from tfface.training.schedules import make_optimizer
+from tfface.training.strategy import make_strategy
+from tfface.training.trainer import NonFiniteLossError
+from tfface.training.trainer import Trainer
+
+__all__ = [
+    "LOSSES",
+    "NonFiniteLossError",
+    "Objective",
+    "TrainConfig",
+    "Trainer",
+    "WarmupSchedule",
+    "all_gather_with_gradient",
+    "make_optimizer",
+    "make_strategy",
+    "train_and_evaluate",
+]

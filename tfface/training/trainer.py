@@ -15,7 +15,6 @@ import threading
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfface.training.objective import Objective
@@ -175,21 +174,17 @@ class Trainer:
             self.model = model if isinstance(model, keras.Model) else model(self.config)
             self.train_model = self.model
             return self.model
-        from tfface import layers
         from tfface import models
 
         cfg = self.config
-        backbone = models.create_backbone(
-            cfg.backbone, image_size=cfg.image_size, embedding_dim=cfg.embedding_dim
+        # The unnormalised backbone features are exposed too: the heads marked
+        # `raw_features` (softmax, center loss, SphereFace) are defined on them.
+        self.train_model = models.build_embedding_model(
+            cfg.backbone, cfg.image_size, cfg.embedding_dim, return_features=True
         )
-        # The same graph as models.build_embedding_model, but the unnormalised backbone
-        # features are exposed too: softmax, center loss and SphereFace are defined on them.
-        inputs = keras.Input((cfg.image_size, cfg.image_size, 3), dtype="float32", name="pixels")
-        x = layers.ImageNormalization(mode="insightface", name="normalization")(inputs)
-        features = backbone(x)
-        unit = layers.L2Normalize(axis=-1, dtype="float32", name="l2_normalize")(features)
-        self.model = keras.Model(inputs, unit, name=f"{cfg.backbone}_embedding")
-        self.train_model = keras.Model(inputs, [unit, features], name="train_model")
+        self.model = keras.Model(
+            self.train_model.input, self.train_model.outputs[0], name=f"{cfg.backbone}_embedding"
+        )
         return self.model
 
     @property
@@ -532,15 +527,6 @@ class Trainer:
             "train_seconds": time.time() - t0,
             "resumed_from": resumed,
         }
-
-    def embed(self, images, batch_size=256):
-        """Unit embeddings of float32 0–255 images [N, S, S, 3], on the host, in order."""
-        out = []
-        for i in range(0, len(images), batch_size):
-            out.append(np.asarray(self.model(images[i : i + batch_size], training=False)))
-        if not out:
-            return np.zeros((0, self.model.output.shape[-1]), np.float32)
-        return np.concatenate(out).astype(np.float32)
 
 
 def write_scalar(name, value, step=None):
