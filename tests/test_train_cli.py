@@ -293,6 +293,10 @@ def test_end_to_end_tiny_run_evaluates_and_exports(tmp_path):
     assert "6000 pairs, 10 folds" in out
     summary = json.loads((model_dir / "eval" / "summary.json").read_text())
     assert set(summary["results"]) == {"raw pixels", "untrained net", "trained net"}
+    # Open-set 1:N next to verification, with the raw-pixel baseline.
+    assert "1:N raw pixels: rank-1" in out and "1:N trained net: rank-1" in out
+    assert set(summary["identification"]) == {"raw pixels", "trained net"}
+    assert 0.0 <= summary["identification"]["trained net"]["tpir"]["0.01"] <= 1.0
     assert summary["train"]["final_step"] == 6
     for name in ("heldout.json", "heldout_roc.png", "heldout_scatter.png"):
         assert (model_dir / "eval" / name).exists()
