@@ -1,27 +1,25 @@
-"""Fine-tuning the pretrained dlib_resnet_v1: runs, checkpoints, resumes, keeps frozen blocks.
+"""Fine-tuning the pretrained dlib_resnet_v1 (`train.py --backbone=dlib_resnet_v1 --pretrained`).
 
-Drives `tfface.training.Trainer` with the pretrained backbone (all but its last residual
-block frozen) through the trainer's `model=` hook, at dlib's 150×150 input, on two fixed
-P×K batches: two steps with a checkpoint, then a second Trainer on the same model_dir
-resumes for a third.
+The flag checks run in the default suite (they exit 2 before any model exists). The slow
+test drives `tfface.training.Trainer` with `pretrained=True, trainable_blocks=1` at dlib's
+150×150 input on fixed P×K batches: two steps with a checkpoint, then a second Trainer on
+the same model_dir resumes for a third; the frozen layers keep dlib's weights, block 14 and
+the final dense layer move.
 """
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from tests.training.conftest import FixedData
-from tests.training.conftest import fixed_batches
 from tfface import models
 from tfface.training.config import TrainConfig
-from tfface.training.trainer import Trainer
-
-pytestmark = [pytest.mark.slow, pytest.mark.tensorflow_only]
+from tfface.training.config import check_inputs
 
 
-def _config(model_dir, steps):
-    return TrainConfig(
+def _config(model_dir, steps, **kwargs):
+    values = dict(
         backbone="dlib_resnet_v1",
+        pretrained=True,
+        trainable_blocks=1,
         loss="triplet",
         mining="semihard",
         steps=steps,
@@ -38,17 +36,35 @@ def _config(model_dir, steps):
         evaluate=False,
         export=False,
     )
+    values.update(kwargs)
+    return TrainConfig(**values)
 
 
-def test_fine_tune_checkpoint_and_resume(tmp_path, dlib_cache):
-    def pretrained_model(config):
-        backbone, spec = models.load_pretrained_backbone(
-            config.backbone, trainable_blocks=1, cache=dlib_cache
-        )
-        return models.build_embedding_model(
-            backbone, config.image_size, config.embedding_dim, normalization=spec.normalization
-        )
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"backbone": "small_cnn", "image_size": 64}, "--pretrained: tfface has weights for"),
+        ({"image_size": 112}, "takes --image_size=150 --embedding_dim=128"),
+        ({"embedding_dim": 64}, "Received: --image_size=150 --embedding_dim=64"),
+        ({"trainable_blocks": 15}, r"--trainable_blocks must be in \[0, 14\]"),
+        ({"pretrained": False}, "--trainable_blocks applies to --pretrained runs only"),
+    ],
+)
+def test_pretrained_flag_errors(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        check_inputs(_config(tmp_path, 1, **overrides))
 
+
+@pytest.mark.slow
+@pytest.mark.tensorflow_only
+def test_fine_tune_checkpoint_and_resume(tmp_path, dlib_cache, monkeypatch):
+    import tensorflow as tf
+
+    from tests.training.conftest import FixedData
+    from tests.training.conftest import fixed_batches
+    from tfface.training.trainer import Trainer
+
+    monkeypatch.setenv("TFFACE_CACHE", dlib_cache)
     data = FixedData(fixed_batches(3, 2, 2, 150, 4, seed=0), 4)
     reference, _ = models.load_pretrained_backbone("dlib_resnet_v1", cache=dlib_cache)
 
@@ -56,7 +72,6 @@ def test_fine_tune_checkpoint_and_resume(tmp_path, dlib_cache):
         trainer = Trainer(
             _config(tmp_path / "run", steps),
             strategy=tf.distribute.OneDeviceStrategy("/cpu:0"),
-            model=pretrained_model,
             dataset=data,
             log=log,
         )

@@ -71,6 +71,18 @@ class TrainConfig:
     backbone: str = _field("small_cnn", "model", "Backbone name (tfface.models.list_backbones()).")
     embedding_dim: int = _field(128, "model", "Embedding size D.")
     image_size: int = _field(64, "model", "Square input size S.")
+    pretrained: bool = _field(
+        False,
+        "model",
+        "Start from the backbone's published weights (tfface.models.list_pretrained(); "
+        "dlib_resnet_v1: --image_size=150 --embedding_dim=128).",
+    )
+    trainable_blocks: int = _field(
+        None,
+        "model",
+        "With --pretrained: train only the last N residual blocks and the final layer "
+        "(default: every layer).",
+    )
     mixed_precision: bool = _field(
         False, "model", "mixed_float16 with loss scaling (logits float32)."
     )
@@ -385,6 +397,35 @@ def config_from_flags(flag_values=None):
 
 
 # === Inputs on disk ===
+def _check_pretrained(config, models):
+    """--pretrained needs published weights for the backbone at their size and width."""
+    if config.trainable_blocks is not None and not config.pretrained:
+        raise ValueError(
+            "--trainable_blocks applies to --pretrained runs only. "
+            f"Received: --trainable_blocks={config.trainable_blocks}"
+        )
+    if not config.pretrained:
+        return
+    if config.backbone not in models.list_pretrained():
+        raise ValueError(
+            f"--pretrained: tfface has weights for {models.list_pretrained()} only. "
+            f"Received: --backbone={config.backbone}"
+        )
+    spec = models.get_pretrained_spec(config.backbone)
+    if (config.image_size, config.embedding_dim) != (spec.image_size, spec.embedding_dim):
+        raise ValueError(
+            f"--pretrained {config.backbone} takes --image_size={spec.image_size} "
+            f"--embedding_dim={spec.embedding_dim}. Received: --image_size="
+            f"{config.image_size} --embedding_dim={config.embedding_dim}"
+        )
+    blocks = config.trainable_blocks
+    if blocks is not None and not 0 <= blocks <= spec.num_blocks:
+        raise ValueError(
+            f"--trainable_blocks must be in [0, {spec.num_blocks}] for {config.backbone}. "
+            f"Received: --trainable_blocks={blocks}"
+        )
+
+
 def check_inputs(config):
     """Checks what the config names outside itself, cheaply and before any model exists:
     the backbone, the head settings, the data spec (and its identity count when it is
@@ -397,6 +438,7 @@ def check_inputs(config):
             f"--backbone must be one of {models.list_backbones()}. "
             f"Received: --backbone={config.backbone}"
         )
+    _check_pretrained(config, models)
     try:
         heads.check_head_kwargs(config.loss, config.head_kwargs)
     except ValueError as e:

@@ -179,8 +179,20 @@ class Trainer:
         cfg = self.config
         # The unnormalised backbone features are exposed too: the heads marked
         # `raw_features` (softmax, center loss, SphereFace) are defined on them.
+        backbone, normalization = cfg.backbone, "insightface"
+        if cfg.pretrained:
+            # Published weights, frozen up to the last `trainable_blocks` residual blocks,
+            # with their own input normalisation (tfface.models.load_pretrained_backbone).
+            backbone, spec = models.load_pretrained_backbone(
+                cfg.backbone, trainable_blocks=cfg.trainable_blocks
+            )
+            normalization = spec.normalization
         self.train_model = models.build_embedding_model(
-            cfg.backbone, cfg.image_size, cfg.embedding_dim, return_features=True
+            backbone,
+            cfg.image_size,
+            cfg.embedding_dim,
+            normalization=normalization,
+            return_features=True,
         )
         self.model = keras.Model(
             self.train_model.input, self.train_model.outputs[0], name=f"{cfg.backbone}_embedding"
