@@ -5,10 +5,11 @@ gallery records `{"name", "version", "embedding_size", "fingerprint"}` when it i
 and every open or search that names a model is checked against it.
 """
 
-import hashlib
 import json
 
-import numpy as np
+# One fingerprint for every model record: the one exports and `tfface.recognition` write,
+# so a gallery built from a Keras model accepts probes from its SavedModel.
+from tfface.export.model_metadata import weights_fingerprint  # noqa: F401
 
 MODEL_INFO_KEYS = ("name", "version", "embedding_size", "fingerprint")
 
@@ -76,17 +77,3 @@ def check_model_info(stored, given, where):
 
 def _describe(info):
     return "{" + ", ".join(f"{k}={info.get(k)!r}" for k in MODEL_INFO_KEYS) + "}"
-
-
-def weights_fingerprint(weights):
-    """A short SHA-256 hex digest of a list of weight arrays (shapes, dtypes and bytes).
-
-    `weights_fingerprint(model.get_weights())` identifies a Keras model's trained state:
-    two models with the same architecture but other weights get different fingerprints.
-    """
-    h = hashlib.sha256()
-    for w in weights:
-        w = np.ascontiguousarray(np.asarray(w))
-        h.update(str((w.shape, w.dtype.str)).encode())
-        h.update(w.tobytes())
-    return h.hexdigest()[:16]
