@@ -74,7 +74,7 @@ test: $(VENV)/.installed $(VENV)/.gallery-extras
 	$(PY) -m pytest -m "not slow and not parity" $(ARGS)
 
 ## Slow checks: fresh-process round trips, multi-worker training, end-to-end runs.
-test-slow: $(VENV)/.installed
+test-slow: $(VENV)/.installed .whl/photos/t1.jpg
 	$(PY) -m pytest -m "slow" $(ARGS)
 
 ## Parity with tensorflow-addons 0.23, which runs in its own TF 2.15 virtualenv.
