@@ -26,38 +26,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from clustered_vectors import clustered  # noqa: E402
+from clustered_vectors import recall  # noqa: E402
 from machine import describe  # noqa: E402
 
 from tfface.gallery import ann_index  # noqa: E402
 from tfface.gallery import exact_search  # noqa: E402
-
-
-def clustered(rows, dim, per_identity, probes, seed=0, spread=0.75):
-    """(gallery [rows, dim], row identity [rows], probes [probes, dim], probe identity)."""
-    rng = np.random.default_rng(seed)
-    identities = rows // per_identity
-    centers = rng.standard_normal((identities, dim), dtype=np.float32)
-    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
-    owner = np.repeat(np.arange(identities), per_identity)
-    gallery = np.empty((len(owner), dim), np.float32)
-    block = 65536
-    for i in range(0, len(owner), block):
-        o = owner[i : i + block]
-        x = centers[o] + spread * rng.standard_normal((len(o), dim), dtype=np.float32) / np.sqrt(
-            dim
-        )
-        gallery[i : i + block] = x / np.linalg.norm(x, axis=1, keepdims=True)
-    probe_owner = rng.integers(0, identities, probes)
-    p = centers[probe_owner] + spread * rng.standard_normal((probes, dim), dtype=np.float32) / (
-        np.sqrt(dim)
-    )
-    return gallery, owner, p / np.linalg.norm(p, axis=1, keepdims=True), probe_owner
-
-
-def recall(rows, reference):
-    return float(
-        np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(rows, reference, strict=True)])
-    )
 
 
 def _status_kb(field):
