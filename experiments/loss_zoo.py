@@ -4,10 +4,12 @@ Command (the full zoo: 10 objectives × 3 seeds of `train.py`, hours on 2 CPU co
 
     python experiments/loss_zoo.py
 
-Bounded runs name a subset and shorter settings, e.g. the one recorded in BENCHMARKS.md:
+Bounded runs name a subset and shorter settings. The one measured (BENCHMARKS.md, Loss
+zoo; 7 objectives × 3 seeds, about 50 min of a shared 2-core CPU):
 
-    python experiments/loss_zoo.py --losses=softmax,cosface,arcface,triplet-semihard \\
-        --steps=300 --data=synthetic:1000
+    python experiments/loss_zoo.py \\
+        --losses=triplet-semihard,triplet-hard,center,softmax,sphereface,cosface,arcface \\
+        --steps=400 --data=synthetic:1000 --seeds=0,1,2 -- --identities_per_batch=16
 
 Each (objective, seed) is one `python train.py --loss=… --seed=S --data=… --steps=…` run
 (subprocess, `--noexport`) into `<out>/<objective>/seed<S>/`, with its console output in
@@ -94,10 +96,12 @@ def train(name, seed, args):
 
 
 def aggregate(summaries):
-    """{metric: (mean, sample std, n)} of the trained net over the seeds of one objective."""
+    """{metric: (mean, sample std, n)} of the trained net over the seeds of one objective,
+    plus "raw": the raw-pixel baseline's accuracy on the same seeds' held-out pairs."""
     out = {}
-    for key, field in METRICS:
-        values = np.array([s["results"]["trained net"][field] for s in summaries], float)
+    fields = [(key, "trained net", field) for key, field in METRICS]
+    for key, model, field in fields + [("raw", "raw pixels", "accuracy_mean")]:
+        values = np.array([s["results"][model][field] for s in summaries], float)
         std = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
         out[key] = (float(values.mean()), std, len(values))
     return out
@@ -117,12 +121,13 @@ def table(stats):
     order = sorted(stats, key=lambda n: -stats[n]["accuracy"][0])
     best = order[0]
     lines = [
-        "| objective | seeds | held-out accuracy | VAL@FAR=1e-3 | AUC | vs best (points) |",
-        "|---|---|---|---|---|---|",
+        "| objective | seeds | held-out accuracy | VAL@FAR=1e-3 | AUC | raw-pixel accuracy "
+        "| vs best (points) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name in order:
         s = stats[name]
-        cells = [f"{s[k][0]:.4f} ± {s[k][1]:.4f}" for k in ("accuracy", "val", "auc")]
+        cells = [f"{s[k][0]:.4f} ± {s[k][1]:.4f}" for k in ("accuracy", "val", "auc", "raw")]
         if name == best:
             verdict = "best"
         else:

@@ -9,8 +9,9 @@ import pytest
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _summary(accuracy, val=0.1, auc=0.9):
-    return {"results": {"trained net": {"accuracy_mean": accuracy, "val_mean": val, "auc": auc}}}
+def _summary(accuracy, val=0.1, auc=0.9, raw=0.6):
+    trained = {"accuracy_mean": accuracy, "val_mean": val, "auc": auc}
+    return {"results": {"trained net": trained, "raw pixels": {"accuracy_mean": raw}}}
 
 
 def test_aggregate_and_noise_verdict(script):
@@ -30,7 +31,7 @@ def test_aggregate_and_noise_verdict(script):
     assert zoo.noise_verdict(one["accuracy"], a["accuracy"])[1] is None
     text = zoo.table({"x": a, "y": b, "z": c})
     lines = text.splitlines()
-    assert lines[2].startswith("| x |") and lines[2].endswith("| best |")
+    assert lines[2].startswith("| x |") and lines[2].endswith("| 0.6000 ± 0.0000 | best |")
     assert "(outside noise)" in lines[-1] and lines[-1].startswith("| y |")
 
 
