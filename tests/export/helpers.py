@@ -37,3 +37,30 @@ def make_images(n, image_size=IMAGE_SIZE, seed=0):
     """Whole-valued pixels, so PNG round trips are lossless."""
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, size=(n, image_size, image_size, 3)).astype("float32")
+
+
+def png_bytes(image):
+    """PNG bytes of a uint8-castable [H, W, 3] image (what `embed_jpeg` decodes)."""
+    import tensorflow as tf
+
+    return tf.io.encode_png(np.asarray(image, dtype=np.uint8)).numpy()
+
+
+def run_in_session_loader(path, feeds_by_signature):
+    """Runs signatures of the SavedModel at `path` through the TF1 session loader, which is
+    what TF Serving and `saved_model_cli` use (stricter than `tf.saved_model.load`).
+
+    `feeds_by_signature`: {signature: {input name: array}}; returns {signature: {output
+    name: array}}.
+    """
+    import tensorflow as tf
+
+    results = {}
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        meta_graph = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)
+        for key, feeds in feeds_by_signature.items():
+            signature = meta_graph.signature_def[key]
+            feed_dict = {signature.inputs[k].name: v for k, v in feeds.items()}
+            fetches = {k: v.name for k, v in signature.outputs.items()}
+            results[key] = sess.run(fetches, feed_dict=feed_dict)
+    return results

@@ -13,6 +13,8 @@ from tfface.export.gallery_model import export_gallery_model
 from .helpers import EMBEDDING_DIM
 from .helpers import THRESHOLD
 from .helpers import make_images
+from .helpers import png_bytes
+from .helpers import run_in_session_loader
 
 pytestmark = pytest.mark.tensorflow_only
 ATOL = 1e-5
@@ -112,21 +114,10 @@ def test_session_loader_runs_identify(model, gallery_export):
     """TF Serving's loader: the gallery variables (floats, ints, strings) restore."""
     rows, labels, path = gallery_export
     probes = np.asarray(model(make_images(2, seed=13), training=False))
-    pngs = np.array(
-        [tf.io.encode_png(im.astype(np.uint8)).numpy() for im in make_images(2, seed=13)],
-        dtype=object,
+    pngs = np.array([png_bytes(im) for im in make_images(2, seed=13)], dtype=object)
+    results = run_in_session_loader(
+        path, {"identify": {"embeddings": probes}, "identify_jpeg": {"images": pngs}}
     )
-    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
-        meta_graph = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)
-        results = {}
-        for key, feeds in (
-            ("identify", {"embeddings": probes}),
-            ("identify_jpeg", {"images": pngs}),
-        ):
-            signature = meta_graph.signature_def[key]
-            feed = {signature.inputs[k].name: v for k, v in feeds.items()}
-            fetches = {k: v.name for k, v in signature.outputs.items()}
-            results[key] = sess.run(fetches, feed_dict=feed)
     expected = _reference(probes, rows, labels, "max", k=3)
     for key in results:
         got = results[key]["labels"].astype(str)

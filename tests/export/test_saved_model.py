@@ -21,6 +21,8 @@ from .helpers import IMAGE_SIZE
 from .helpers import THRESHOLD
 from .helpers import make_embedding_model
 from .helpers import make_images
+from .helpers import png_bytes
+from .helpers import run_in_session_loader
 
 ATOL = 1e-5
 _ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
@@ -30,8 +32,7 @@ def _keras_embeddings(model, images):
     return keras.ops.convert_to_numpy(model(images, training=False))
 
 
-def _png(image):
-    return tf.io.encode_png(np.asarray(image, dtype=np.uint8)).numpy()
+_png = png_bytes
 
 
 def _hidden_entries(model_dir):
@@ -111,14 +112,7 @@ def test_session_loader_runs_every_signature(exported):
         "embed_jpeg": {"images": np.array([_png(im) for im in a], dtype=object)},
         "verify": {"images_a": a, "images_b": b},
     }
-    results = {}
-    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
-        meta_graph = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)
-        for key, feeds in feeds_by_signature.items():
-            signature = meta_graph.signature_def[key]
-            feed_dict = {signature.inputs[k].name: v for k, v in feeds.items()}
-            fetches = {k: v.name for k, v in signature.outputs.items()}
-            results[key] = sess.run(fetches, feed_dict=feed_dict)
+    results = run_in_session_loader(path, feeds_by_signature)
     ea, eb = _keras_embeddings(model, a), _keras_embeddings(model, b)
     np.testing.assert_allclose(results["serving_default"]["embeddings"], ea, atol=ATOL)
     np.testing.assert_allclose(results["embed_jpeg"]["embeddings"], ea, atol=ATOL)

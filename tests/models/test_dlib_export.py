@@ -1,21 +1,18 @@
 """The pretrained dlib_resnet_v1 through tfface.export, loaded as TF Serving loads it."""
 
-import io
 import json
 import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
-from PIL import Image
+
+from tests.export.helpers import png_bytes
+from tests.export.helpers import run_in_session_loader
 
 pytestmark = [pytest.mark.slow, pytest.mark.tensorflow_only]
 
 
-def _png(image):
-    buffer = io.BytesIO()
-    Image.fromarray(image.astype(np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()
+_png = png_bytes
 
 
 def test_export_and_session_loader(dlib_models, astronaut_chip, tmp_path):
@@ -42,14 +39,7 @@ def test_export_and_session_loader(dlib_models, astronaut_chip, tmp_path):
         "embed_jpeg": {"images": np.array([_png(im) for im in a], dtype=object)},
         "verify": {"images_a": a, "images_b": b},
     }
-    results = {}
-    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
-        meta_graph = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)
-        for key, feeds in feeds_by_signature.items():
-            signature = meta_graph.signature_def[key]
-            feed_dict = {signature.inputs[k].name: v for k, v in feeds.items()}
-            fetches = {k: v.name for k, v in signature.outputs.items()}
-            results[key] = sess.run(fetches, feed_dict=feed_dict)
+    results = run_in_session_loader(path, feeds_by_signature)
     ea, eb = model.predict(a, verbose=0), model.predict(b, verbose=0)
     np.testing.assert_allclose(results["serving_default"]["embeddings"], ea, atol=1e-5)
     np.testing.assert_allclose(results["embed_jpeg"]["embeddings"], ea, atol=1e-5)

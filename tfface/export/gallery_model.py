@@ -25,9 +25,7 @@ and aligns faces and sends crops or their embeddings.
 
 import json
 import os
-import shutil
 import tempfile
-import uuid
 
 import numpy as np
 import tensorflow as tf
@@ -39,10 +37,10 @@ from tfface.export.saved_model import _check_embeddings
 from tfface.export.saved_model import _check_model
 from tfface.export.saved_model import _check_name
 from tfface.export.saved_model import _check_threshold
-from tfface.export.saved_model import _publish
 from tfface.export.saved_model import _resolve_image_size
-from tfface.export.saved_model import _resolve_version
+from tfface.export.saved_model import _save_and_publish
 from tfface.export.saved_model import _ServingModule
+from tfface.export.saved_model import _version_dir
 
 IDENTIFY_SIGNATURE = "identify"
 IDENTIFY_JPEG_SIGNATURE = "identify_jpeg"
@@ -239,15 +237,7 @@ def export_gallery_model(
         warmup._request(name, IDENTIFY_SIGNATURE, {"embeddings": tf.make_tensor_proto(probe)})
     )
 
-    model_dir = os.path.join(os.fspath(export_dir), name)
-    os.makedirs(model_dir, exist_ok=True)
-    version = _resolve_version(model_dir, version)
-    final_dir = os.path.join(model_dir, str(version))
-    if os.path.exists(final_dir) and not overwrite:
-        raise FileExistsError(
-            f"SavedModel version directory {final_dir} already exists; choose another "
-            "`version` or pass overwrite=True."
-        )
+    final_dir = _version_dir(export_dir, name, version, overwrite)
     module = _GalleryServingModule(
         model,
         image_size,
@@ -259,16 +249,10 @@ def export_gallery_model(
         by,
         open_set,
     )
-    tmp_dir = os.path.join(model_dir, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
-    os.mkdir(tmp_dir)
-    try:
-        tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
-        warmup.write_warmup_requests(tmp_dir, records)
-        model_metadata.write_saved_model_metadata(tmp_dir, metadata)
+
+    def write_gallery_metadata(tmp_dir):
         with open(os.path.join(tmp_dir, warmup.WARMUP_DIRNAME, GALLERY_METADATA_FILE), "w") as f:
             json.dump(gallery_metadata, f, indent=2)
-        _publish(tmp_dir, final_dir, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
+
+    _save_and_publish(module, final_dir, overwrite, records, metadata, write_gallery_metadata)
     return final_dir

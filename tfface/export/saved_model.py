@@ -252,6 +252,41 @@ def _resolve_version(model_dir, version):
     return int(version)
 
 
+def _version_dir(export_dir, name, version, overwrite):
+    """`<export_dir>/<name>/<version>` (next free version when None); refuses an existing
+    one unless `overwrite`, before any expensive work."""
+    model_dir = os.path.join(os.fspath(export_dir), name)
+    os.makedirs(model_dir, exist_ok=True)
+    version = _resolve_version(model_dir, version)
+    final_dir = os.path.join(model_dir, str(version))
+    if os.path.exists(final_dir) and not overwrite:
+        raise FileExistsError(
+            f"SavedModel version directory {final_dir} already exists; choose another "
+            "`version` or pass overwrite=True."
+        )
+    return final_dir
+
+
+def _save_and_publish(module, final_dir, overwrite, records, metadata, write_extra=None):
+    """Saves `module` with its signatures, warmup records and tfface metadata into a
+    temporary directory, then publishes it as `final_dir`; nothing half-written remains."""
+    model_dir, version = os.path.split(final_dir)
+    # Hidden and non-numeric, so TF Serving's version poller ignores it; inside model_dir,
+    # so the final os.rename stays on one filesystem and is atomic.
+    tmp_dir = os.path.join(model_dir, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
+    os.mkdir(tmp_dir)
+    try:
+        tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
+        warmup.write_warmup_requests(tmp_dir, records)
+        model_metadata.write_saved_model_metadata(tmp_dir, metadata)
+        if write_extra is not None:
+            write_extra(tmp_dir)
+        _publish(tmp_dir, final_dir, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+
+
 def _publish(tmp_dir, final_dir, overwrite):
     """Renames the finished `tmp_dir` to `final_dir` (same filesystem, so atomic)."""
     if not os.path.exists(final_dir):
@@ -368,27 +403,8 @@ def export_saved_model(
         name, image_size, signature_names, batch_sizes=warmup_batch_sizes, seed=seed
     )
 
-    model_dir = os.path.join(os.fspath(export_dir), name)
-    os.makedirs(model_dir, exist_ok=True)
-    version = _resolve_version(model_dir, version)
-    final_dir = os.path.join(model_dir, str(version))
-    if os.path.exists(final_dir) and not overwrite:
-        raise FileExistsError(
-            f"SavedModel version directory {final_dir} already exists; choose another "
-            "`version` or pass overwrite=True."
-        )
+    final_dir = _version_dir(export_dir, name, version, overwrite)
 
     module = _ServingModule(model, image_size, threshold)
-    # Hidden and non-numeric, so TF Serving's version poller ignores it; inside model_dir,
-    # so the final os.rename stays on one filesystem and is atomic.
-    tmp_dir = os.path.join(model_dir, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
-    os.mkdir(tmp_dir)
-    try:
-        tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
-        warmup.write_warmup_requests(tmp_dir, records)
-        model_metadata.write_saved_model_metadata(tmp_dir, metadata)
-        _publish(tmp_dir, final_dir, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
+    _save_and_publish(module, final_dir, overwrite, records, metadata)
     return final_dir
