@@ -40,14 +40,3 @@ __all__ = [
     "exact_top_k",
     "weights_fingerprint",
 ]
-
-__all__ = [
-    "Gallery",
-    "GalleryError",
-    "GalleryModelMismatchError",
-    "Match",
-    "check_embeddings",
-    "check_name",
-    "exact_top_k",
-    "weights_fingerprint",
-]
