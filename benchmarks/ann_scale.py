@@ -17,17 +17,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clustered_vectors import clustered  # noqa: E402
 from clustered_vectors import recall  # noqa: E402
+from clustered_vectors import timed  # noqa: E402
 from machine import describe  # noqa: E402
-
-
-def timed_search(index, probes, k, repeats=2):
-    best = None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        _, rows = index.search(probes, k)
-        seconds = time.perf_counter() - t
-        best = seconds if best is None else min(best, seconds)
-    return best, rows
 
 
 def main():
@@ -65,12 +56,12 @@ def main():
     )
     for threads in map(int, args.search_threads.split(",")):
         faiss.omp_set_num_threads(threads)
-        seconds, exact_rows = timed_search(flat, probes, args.k)
+        seconds, (_, exact_rows) = timed(lambda: flat.search(probes, args.k), repeats=2)
         flat_rate = args.probes / seconds
         print(f"[{threads} threads] exact IndexFlatIP: {flat_rate:,.1f} probes/s", flush=True)
         for ef in map(int, args.hnsw_ef_search.split(",")):
             hnsw.hnsw.efSearch = ef
-            seconds, rows = timed_search(hnsw, probes, args.k)
+            seconds, (_, rows) = timed(lambda: hnsw.search(probes, args.k), repeats=2)
             rate = args.probes / seconds
             print(
                 f"[{threads} threads] HNSW efSearch={ef}: {rate:,.1f} probes/s "

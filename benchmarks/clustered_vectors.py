@@ -1,9 +1,11 @@
-"""Clustered unit vectors shaped like face embeddings, and recall against exact rows.
+"""Clustered unit vectors shaped like face embeddings, recall against exact rows, timing.
 
 NumPy only, so the ANN benchmarks can run on a machine without TensorFlow. Uniform random
 vectors would make every ANN index look broken (no neighbour is much nearer than another);
 identities with a centre and rows around it are what a face gallery holds.
 """
+
+import time
 
 import numpy as np
 
@@ -35,3 +37,14 @@ def recall(rows, reference):
     return float(
         np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(rows, reference, strict=True)])
     )
+
+
+def timed(fn, repeats=1):
+    """(best wall seconds over `repeats` calls of `fn`, the last call's result)."""
+    best, out = None, None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        dt = time.perf_counter() - t
+        best = dt if best is None else min(best, dt)
+    return best, out

@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from clustered_vectors import clustered  # noqa: E402
 from clustered_vectors import recall  # noqa: E402
+from clustered_vectors import timed  # noqa: E402
 from machine import describe  # noqa: E402
 
 from tfface.gallery import ann_index  # noqa: E402
@@ -54,16 +55,6 @@ def reset_peak_rss():
 
 def peak_rss_gb():
     return _status_kb("VmHWM:") / 2**20
-
-
-def timed(fn, repeats=1):
-    best, out = None, None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        dt = time.perf_counter() - t
-        best = dt if best is None else min(best, dt)
-    return best, out
 
 
 def main():
