@@ -1,12 +1,17 @@
 """tfface.align: MTCNN face detection and five-point similarity alignment.
 
 `FaceDetector().detect(image)` → boxes, scores, landmarks [N, 5, 2];
-`align_face(image, landmarks, image_size=112)` → uint8 crop on the ArcFace template;
+`align_face(image, landmarks, image_size=112)` → uint8 crop on the ArcFace template
+(`template="dlib"`: dlib's own chip, through `DlibShapePredictor` and `dlib_face_chip`);
 `detect_and_align(image)` does both; `python -m tfface.align SRC DST` aligns a dataset.
 """
 
+from tfface.align.align_face import align_dlib
 from tfface.align.align_face import align_face
 from tfface.align.align_folder import align_folder
+from tfface.align.dlib_face_chip import dlib_face_chip
+from tfface.align.dlib_shape_predictor import DlibShapePredictor
+from tfface.align.dlib_shape_predictor import predictor_rect
 from tfface.align.face_detector import FaceDetector
 from tfface.align.face_detector import detect_and_align
 from tfface.align.similarity import ARCFACE_TEMPLATE_112
@@ -20,13 +25,17 @@ from tfface.align.similarity import transform_points
 __all__ = [
     "ARCFACE_TEMPLATE_112",
     "DLIB_TEMPLATE_150",
+    "DlibShapePredictor",
     "FaceDetector",
+    "align_dlib",
     "align_face",
     "align_folder",
     "arcface_template",
     "dlib_template",
     "detect_and_align",
+    "dlib_face_chip",
     "estimate_similarity",
+    "predictor_rect",
     "template_for",
     "transform_points",
 ]

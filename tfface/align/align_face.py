@@ -1,8 +1,11 @@
-"""`align_face`: warp a face so its five landmarks land on the ArcFace template."""
+"""`align_face`: warp a face so its five landmarks land on the ArcFace template, or cut
+dlib's own face chip (`template="dlib"`)."""
 
 import numpy as np
 from PIL import Image
 
+from tfface.align.dlib_face_chip import dlib_face_chip
+from tfface.align.similarity import DLIB_PADDING
 from tfface.align.similarity import estimate_similarity
 from tfface.align.similarity import template_for
 
@@ -63,8 +66,8 @@ def align_face(image, landmarks, image_size=112, return_matrix=False, template="
         image_size: side S of the square output; the template is scaled to S.
         return_matrix: also return the [3, 3] image → crop transform.
         template: "arcface" (insightface's 112 template; ArcFace-style models), "dlib"
-            (dlib's 150×150 chip with padding 0.25; `dlib_resnet_v1`) or [5, 2] points in
-            crop pixels.
+            (dlib's own chip, padding 0.25, for `dlib_resnet_v1`: see `align_dlib`) or
+            [5, 2] points in crop pixels.
 
     Returns:
         uint8 [S, S, 3] aligned face (and the matrix if `return_matrix`).
@@ -82,6 +85,9 @@ def align_face(image, landmarks, image_size=112, return_matrix=False, template="
             f"`landmarks` must have shape [5, 2] (left eye, right eye, nose, left mouth, "
             f"right mouth). Received shape {landmarks.shape}"
         )
+    if isinstance(template, str) and template == "dlib":
+        aligned, matrix = align_dlib(image, landmarks, image_size, return_matrix=True)
+        return (aligned, matrix) if return_matrix else aligned
     if isinstance(template, str):
         points = template_for(template, image_size)
     else:
@@ -94,3 +100,29 @@ def align_face(image, landmarks, image_size=112, return_matrix=False, template="
     matrix = estimate_similarity(landmarks, points)
     aligned = warp_affine(image, matrix, image_size)
     return (aligned, matrix) if return_matrix else aligned
+
+
+def align_dlib(image, landmarks, image_size=150, return_matrix=False):
+    """dlib's face chip from MTCNN's five points, as dlib's own pipeline cuts it.
+
+    dlib aligns with landmarks of its own (eye corners and the base of the nose) from its
+    5-point shape predictor, which MTCNN's points cannot stand in for (BUILD_NOTES.md,
+    "Alignment"). So: the rectangle the predictor expects is derived from MTCNN's points
+    (`predictor_rect`), the predictor (`DlibShapePredictor`, dlib's model, NumPy) finds
+    dlib's 5 points in it, and `dlib_face_chip` cuts `get_face_chip(image, shape,
+    image_size, 0.25)` pixel for pixel.
+
+    Args:
+        image: uint8 [H, W, 3] RGB image (grayscale and RGBA are converted).
+        landmarks: [5, 2] MTCNN points (as `align_face`).
+        image_size: chip side (150 for `dlib_resnet_v1`).
+        return_matrix: also return the [3, 3] image → chip transform.
+    """
+    from tfface.align.dlib_shape_predictor import DlibShapePredictor
+    from tfface.align.dlib_shape_predictor import predictor_rect
+
+    image = as_rgb_uint8(image)
+    if not isinstance(image_size, (int, np.integer)) or image_size < 8:
+        raise ValueError(f"`image_size` must be an int >= 8. Received: image_size={image_size!r}")
+    parts = DlibShapePredictor.load()(image, predictor_rect(landmarks))
+    return dlib_face_chip(image, parts, image_size, DLIB_PADDING, return_matrix=return_matrix)

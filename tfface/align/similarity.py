@@ -24,10 +24,14 @@ ARCFACE_TEMPLATE_112.setflags(write=False)
 # [0, 1] of the face box, padded by 0.25 on each side, at (0.25 + p) / 1.5 · 150 in dlib's
 # chip coordinates, which are 0.5 px off the pixel-centre convention used here). dlib's 5-point
 # model marks eye corners and the base of the nose, which MTCNN does not find; so the same
-# chip is reached by putting MTCNN's points where dlib's mean face has them: the eye
+# chip is approached by putting MTCNN's points where dlib's mean face has them: the eye
 # centres are the means of the six iBUG eye-contour points (36–41, 42–47), the nose tip is
-# point 30 and the mouth corners are 48 and 54. How close this comes to dlib's own
-# pipeline is measured in BUILD_NOTES.md ("dlib alignment").
+# point 30 and the mouth corners are 48 and 54. These are the "dlib" template points a
+# model's metadata records (for consumers that can only warp by five points);
+# `align_face(template="dlib")` itself runs dlib's own predictor and chip instead
+# (`align_dlib`), as the points alone land up to 0.48 from dlib's descriptors
+# (BUILD_NOTES.md, "Alignment ("dlib" template)"). They also place MTCNN's points in the
+# predictor's face rectangle (`dlib_shape_predictor.MTCNN_POINTS_IN_PREDICTOR_RECT`).
 _DLIB_MEAN_FACE_MTCNN_POINTS = np.array(
     [
         [np.mean([0.121737, 0.187122, 0.265825, 0.334606, 0.260918, 0.182743]),
@@ -58,7 +62,9 @@ DLIB_5POINT_MEAN_FACE.setflags(write=False)
 
 
 def dlib_template(image_size=150, padding=DLIB_PADDING):
-    """dlib's face-chip template in MTCNN's five points, for an `image_size` crop.
+    """dlib's face-chip template in MTCNN's five points, for an `image_size` crop: the points
+    recorded in `dlib_resnet_v1`'s metadata and used by `align_face(template=points)`
+    (`align_face(template="dlib")` cuts dlib's own chip instead; see `align_dlib`).
 
     dlib fits a similarity transform from its mean face (in [0, 1]) placed at
     (padding + p) / (1 + 2·padding) · S to the landmarks. In the pixel-centre coordinates
