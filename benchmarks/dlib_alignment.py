@@ -1,14 +1,17 @@
-"""tfface's dlib pipeline (MTCNN → dlib template → dlib_resnet_v1) against dlib's own.
+"""tfface's dlib pipeline (MTCNN → predictor → dlib chip → dlib_resnet_v1) against dlib's.
 
 For every face dlib finds in the wheel photos (HOG detector + 5-point predictor +
 `get_face_chip` + `compute_face_descriptor`, run by tools/dlib_parity_worker.py in
-.venv-dlib), the MTCNN face with the nearest box centre is aligned on
-`tfface.align.dlib_template` and embedded by `load_pretrained("dlib_resnet_v1",
-l2_normalize=False)`. Printed per face: the raw-descriptor Euclidean distance between the two
-pipelines (dlib's same-person threshold is 0.6), the cosine of their unit embeddings, and
-the descriptor distance when tfface warps dlib's own chip (dlib's 5 points on dlib's
-5-point template) instead, which isolates the resampling from the landmarks. Also printed:
-where MTCNN's points land in dlib's chip (mean ± std over faces) next to the template.
+.venv-dlib), printed per face:
+
+- each step reproduced on dlib's own inputs: tfface's `DlibShapePredictor` on dlib's HOG
+  box against dlib's points (max |difference|, px), and `dlib_face_chip` from dlib's
+  points against `get_face_chip` (mean and max |pixel difference|);
+- tfface's pipeline on the MTCNN face with the nearest box centre
+  (`align_face(template="dlib")`: `predictor_rect` → predictor → chip): its points against
+  dlib's, and the raw-descriptor Euclidean distance (dlib's same-person threshold is 0.6)
+  and cosine to dlib's whole pipeline, next to the previous alignment (MTCNN's points
+  warped onto `dlib_template(150)`).
 
     make wheel-photos .venv-dlib/.installed
     .venv/bin/python benchmarks/dlib_alignment.py
@@ -59,57 +62,77 @@ def compare(photos, names, dlib_out):
     from tfface.align import dlib_template
     from tfface.align import estimate_similarity
     from tfface.align import transform_points
-    from tfface.align.similarity import DLIB_5POINT_MEAN_FACE
+    from tfface.align.dlib_face_chip import dlib_face_chip
+    from tfface.align.dlib_shape_predictor import DlibShapePredictor
+    from tfface.align.dlib_shape_predictor import predictor_rect
+    from tfface.align.similarity import _DLIB_MEAN_FACE_MTCNN_POINTS
     from tfface.models import load_pretrained
 
     raw = load_pretrained("dlib_resnet_v1", l2_normalize=False)
     detector = FaceDetector()
-    dlib_points_150 = (0.25 + DLIB_5POINT_MEAN_FACE) / 1.5 * 150 - 0.5
-    rows, in_chip = [], []
-    # dlib's 5-point template in align_face's pixel-centre coordinates (see dlib_template).
+    predictor = DlibShapePredictor.load()
+    rows = []
     detections = [detector.detect(p) for p in photos]
     for f in range(len(dlib_out["image"])):
         i = int(dlib_out["image"][f])
+        image = photos[i]
         boxes, scores, landmarks = detections[i]
         left, top, right, bottom = dlib_out["boxes"][f]
+        row = {"photo": names[i], "face": f, "dlib_box": [int(v) for v in dlib_out["boxes"][f]]}
+        # dlib's own steps, each reproduced on dlib's inputs: the predictor on dlib's HOG
+        # box, the chip from dlib's points.
+        parts_on_hog = predictor(image, dlib_out["boxes"][f])
+        chip_dlib_points = dlib_face_chip(image, dlib_out["parts"][f])
+        row["points_diff_same_rect"] = int(np.abs(parts_on_hog - dlib_out["parts"][f]).max())
+        pixel = np.abs(chip_dlib_points.astype(float) - dlib_out["chips"][f].astype(float))
+        row["chip_pixel_diff"] = float(pixel.mean())
+        row["chip_pixel_max"] = float(pixel.max())
         centre = np.array([(left + right) / 2, (top + bottom) / 2])
-        if len(boxes) == 0:
-            rows.append({"photo": names[i], "face": f, "mtcnn": None})
-            continue
-        # tfface boxes are (x1, y1, x2, y2).
         centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
-        j = int(np.argmin(np.linalg.norm(centres - centre, axis=1)))
-        if np.linalg.norm(centres[j] - centre) > 0.5 * (right - left):
-            rows.append({"photo": names[i], "face": f, "mtcnn": None})
+        j = int(np.argmin(np.linalg.norm(centres - centre, axis=1))) if len(boxes) else -1
+        if j < 0 or np.linalg.norm(centres[j] - centre) > 0.5 * (right - left):
+            rows.append(row | {"mtcnn": None})
             continue
-        ours_chip = align_face(photos[i], landmarks[j], image_size=150, template="dlib")
-        # dlib's chip transform (chip → image, fitted from its 5 points) and its inverse.
-        chip_to_image = estimate_similarity(dlib_points_150, dlib_out["parts"][f])
-        image_to_chip = np.linalg.inv(chip_to_image)
-        in_chip.append(transform_points(image_to_chip, landmarks[j]))
-        warped = align_face(photos[i], dlib_out["parts"][f], 150, template=dlib_points_150)
-        chips = np.stack([ours_chip, warped, dlib_out["chips"][f]]).astype("float32")
-        ours, ours_dlib_points, dlib_chip = raw.predict(chips, verbose=0)
+        # tfface's pipeline: MTCNN → predictor_rect → predictor → dlib chip.
+        rect = predictor_rect(landmarks[j])
+        ours_parts = predictor(image, rect)
+        # Other rectangles one could hand the predictor, for comparison: the unit square of
+        # dlib's 68-point mean face placed by MTCNN's points, and MTCNN's own box.
+        to_face = estimate_similarity(_DLIB_MEAN_FACE_MTCNN_POINTS, landmarks[j])
+        cx, cy = transform_points(to_face, [[0.5, 0.5]])[0]
+        half = np.hypot(to_face[0, 0], to_face[1, 0]) / 2
+        alternatives = {"mean_face_square": (cx - half, cy - half, cx + half, cy + half)}
+        alternatives["mtcnn_box"] = tuple(float(v) for v in boxes[j])
+        row["points_diff_alternatives"] = {
+            k: int(np.abs(predictor(image, r) - dlib_out["parts"][f]).max())
+            for k, r in alternatives.items()
+        }
+        ours_chip = align_face(image, landmarks[j], image_size=150, template="dlib")
+        # The previous alignment: MTCNN's points warped onto the dlib template.
+        old_chip = align_face(image, landmarks[j], 150, template=dlib_template(150))
+        chips = np.stack([ours_chip, old_chip, chip_dlib_points, dlib_out["chips"][f]])
+        ours, old, exact, dlib_chip = raw.predict(chips.astype("float32"), verbose=0)
         ref = dlib_out["descriptors"][f]
         unit = lambda v: v / np.linalg.norm(v)  # noqa: E731
-        rows.append(
+        side = right - left
+        row.update(
             {
-                "photo": names[i],
-                "face": f,
-                "dlib_box": [int(v) for v in dlib_out["boxes"][f]],
+                "rect_offset": [
+                    float((rect[0] + rect[2] - left - right) / 2 / side),
+                    float((rect[1] + rect[3] - top - bottom) / 2 / side),
+                    float((rect[2] - rect[0]) / side - 1),
+                ],
+                "points_diff_pipeline": int(np.abs(ours_parts - dlib_out["parts"][f]).max()),
                 "distance": float(np.linalg.norm(ours - ref)),
                 "cosine": float(unit(ours) @ unit(ref)),
-                "distance_dlib_points": float(np.linalg.norm(ours_dlib_points - ref)),
+                "distance_old": float(np.linalg.norm(old - ref)),
+                "distance_exact_chip": float(np.linalg.norm(exact - ref)),
                 "max_abs_dlib_chip": float(np.abs(dlib_chip - ref).max()),
-                "chip_pixel_diff_dlib_points": float(
-                    np.abs(warped.astype(float) - dlib_out["chips"][f].astype(float)).mean()
-                ),
                 "norm_dlib": float(np.linalg.norm(ref)),
-                "norm_ours": float(np.linalg.norm(ours)),
             }
         )
-    in_chip = np.array(in_chip)
-    return rows, in_chip, dlib_template(150)
+        rows.append(row)
+    return rows
 
 
 def main(argv=None):
@@ -119,48 +142,89 @@ def main(argv=None):
     photos = load_wheel_photos()
     names = list(photos)
     dlib_out = run_dlib_pipeline([photos[n] for n in names])
-    rows, in_chip, template = compare([photos[n] for n in names], names, dlib_out)
+    rows = compare([photos[n] for n in names], names, dlib_out)
     print(
-        "| photo | dlib box (l, t, r, b) | ‖ours − dlib‖ | cos | ‖warp(dlib pts) − dlib‖ "
-        "| mean |pixel diff| of that chip | max |tfface − dlib| on dlib's chip |"
+        "| photo | dlib box (l, t, r, b) | max |points − dlib| on dlib's box | chip mean (max) "
+        "|pixel − dlib| from dlib's points | max |points − dlib| from MTCNN | ‖tfface − dlib‖ "
+        "| cos | previous ‖MTCNN-template warp − dlib‖ |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
+        head = (
+            f"| {r['photo']} | {r['dlib_box']} | {r['points_diff_same_rect']} | "
+            f"{r['chip_pixel_diff']:.2f} ({r['chip_pixel_max']:.0f}) |"
+        )
         if r.get("mtcnn", True) is None:
-            print(f"| {r['photo']} | face {r['face']}: no MTCNN face within half a box | | | | | |")
+            print(f"{head} no MTCNN face within half a box | | | |")
             continue
         print(
-            f"| {r['photo']} | {r['dlib_box']} | {r['distance']:.4f} | {r['cosine']:.4f} | "
-            f"{r['distance_dlib_points']:.4f} | {r['chip_pixel_diff_dlib_points']:.2f} | "
-            f"{r['max_abs_dlib_chip']:.1e} |"
+            f"{head} {r['points_diff_pipeline']} | {r['distance']:.4f} | {r['cosine']:.4f} | "
+            f"{r['distance_old']:.4f} |"
         )
     matched = [r for r in rows if "distance" in r]
     print(f"faces found by dlib: {len(rows)}, matched to an MTCNN face: {len(matched)}")
+    print(
+        "dlib's steps on dlib's inputs: max |points − dlib| "
+        f"{max(r['points_diff_same_rect'] for r in rows)} px, chip max |pixel − dlib| "
+        f"{max(r['chip_pixel_max'] for r in rows):.0f}"
+    )
     if matched:
         print(
-            f"largest ‖ours − dlib‖: {max(r['distance'] for r in matched):.4f}, "
-            f"median {np.median([r['distance'] for r in matched]):.4f}; "
-            f"largest with dlib's points: {max(r['distance_dlib_points'] for r in matched):.4f}"
+            f"largest ‖tfface − dlib‖: {max(r['distance'] for r in matched):.4f}, median "
+            f"{np.median([r['distance'] for r in matched]):.4f}; previous alignment: largest "
+            f"{max(r['distance_old'] for r in matched):.4f}, median "
+            f"{np.median([r['distance_old'] for r in matched]):.4f}; "
+            f"on the exact chip from dlib's points: largest "
+            f"{max(r['distance_exact_chip'] for r in matched):.2e}"
         )
         print(
             "max |tfface − dlib| over dlib's own chips: "
             f"{max(r['max_abs_dlib_chip'] for r in matched):.2e}"
+        )
+        print("predictor rectangle from MTCNN's points: max |points − dlib| per face (largest)")
+        named = {"predictor_rect": [r["points_diff_pipeline"] for r in matched]}
+        for k in matched[0]["points_diff_alternatives"]:
+            named[k] = [r["points_diff_alternatives"][k] for r in matched]
+        for k, v in named.items():
+            print(f"  {k:17s} {v} ({max(v)})")
+        offsets = np.array([r["rect_offset"] for r in matched])
+        print(
+            "HOG box vs predictor_rect, in box sides: centre x "
+            f"{offsets[:, 0].mean():+.3f} ± {offsets[:, 0].std():.3f}, y "
+            f"{offsets[:, 1].mean():+.3f} ± {offsets[:, 1].std():.3f}, side "
+            f"{offsets[:, 2].mean():+.3f} ± {offsets[:, 2].std():.3f}"
+        )
+        # dlib's own pipeline on the people (faces MTCNN also finds; every one a different
+        # person): the closest pair, numbered left to right within a photo.
+        faces = [r["face"] for r in matched]
+        rank = {
+            f: 1
+            + sum(
+                dlib_out["image"][g] == dlib_out["image"][f]
+                and dlib_out["boxes"][g][0] < dlib_out["boxes"][f][0]
+                for g in faces
+            )
+            for f in faces
+        }
+        desc = dlib_out["descriptors"]
+        closest = min(
+            (float(np.linalg.norm(desc[a] - desc[b])), a, b)
+            for k, a in enumerate(faces)
+            for b in faces[k + 1 :]
+        )
+        label = {f: f"{names[int(dlib_out['image'][f])]}#{rank[f]}" for f in faces}
+        print(
+            f"dlib's own pipeline, closest different people: {label[closest[1]]} and "
+            f"{label[closest[2]]}, raw distance {closest[0]:.4f}"
         )
         norms = [r["norm_dlib"] for r in matched]
         print(
             f"raw descriptor norms (dlib pipeline): median {np.median(norms):.4f}, "
             f"min {min(norms):.4f}, max {max(norms):.4f}"
         )
-        print("MTCNN points in dlib's chip, mean (std) vs template:")
-        for k, name in enumerate(["left eye", "right eye", "nose", "mouth left", "mouth right"]):
-            m, s = in_chip[:, k].mean(0), in_chip[:, k].std(0)
-            print(
-                f"  {name:11s} ({m[0]:6.2f}, {m[1]:6.2f}) ({s[0]:.2f}, {s[1]:.2f})  "
-                f"template ({template[k, 0]:6.2f}, {template[k, 1]:6.2f})"
-            )
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rows": rows, "mtcnn_in_chip": in_chip.tolist()}, f, indent=1)
+            json.dump({"rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

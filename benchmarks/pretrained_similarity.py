@@ -3,7 +3,8 @@
 Every face MTCNN finds (score >= 0.9) in insightface's `t1.jpg` and `Tom_Hanks_54745.png`,
 scikit-image's astronaut and matplotlib's `grace_hopper.jpg` is a different person. Each
 goes through the whole use-time pipeline (tfface.align.FaceDetector →
-align_face(template="dlib", 150) → load_pretrained("dlib_resnet_v1")), and so do three
+align_face(template="dlib", 150), i.e. dlib's 5-point predictor and face chip →
+load_pretrained("dlib_resnet_v1")), and so do three
 copies of its photo: mirrored, shifted by (7, 5) px, and brightened (×1.25, clipped).
 Printed: the cosine similarity of every pair of different people (all must be below the
 model's threshold) and of every face with its three copies (all must be at or above it),
@@ -58,7 +59,8 @@ def similarity_table():
     model = load_pretrained("dlib_resnet_v1")
     raw = load_pretrained("dlib_resnet_v1", l2_normalize=False)
     threshold = model.tfface_metadata["threshold"]
-    template = np.asarray(model.tfface_metadata["template"]["points"])
+    # The "dlib" template runs dlib's own alignment (align_face's predictor + chip path).
+    template = model.tfface_metadata["template"]["name"]
     detector = FaceDetector()
     photos = load_wheel_photos()
 
@@ -126,6 +128,12 @@ def main():
     print(f"\ndifferent people: max cosine {diff.max():.4f} (below threshold: {below}/{diff.size})")
     print(
         f"same face copies: min cosine {same.min():.4f} (at/above threshold: {above}/{same.size})"
+    )
+    pairs = list(itertools.combinations(range(n), 2))
+    k = int(np.argmax(diff))
+    print(
+        f"closest different people: {labels[pairs[k][0]]} and {labels[pairs[k][1]]}, cosine "
+        f"{diff[k]:.4f}, raw distance {t['different_dist'][k]:.4f}"
     )
     dd, sd = t["different_dist"], np.concatenate(list(t["same_dist"].values()))
     agree = ((diff < thr) == (dd >= 0.6)).sum() + ((same >= thr) == (sd < 0.6)).sum()
