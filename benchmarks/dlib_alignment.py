@@ -11,7 +11,9 @@ For every face dlib finds in the wheel photos (HOG detector + 5-point predictor 
   (`align_face(template="dlib")`: `predictor_rect` → predictor → chip): its points against
   dlib's, and the raw-descriptor Euclidean distance (dlib's same-person threshold is 0.6)
   and cosine to dlib's whole pipeline, next to the previous alignment (MTCNN's points
-  warped onto `dlib_template(150)`).
+  warped onto `dlib_template(150)`);
+- the astronaut rotated by 0–60°: distance to the upright face's descriptor with either
+  alignment (the predictor's rectangle stays axis-aligned, like dlib's detector boxes).
 
     make wheel-photos .venv-dlib/.installed
     .venv/bin/python benchmarks/dlib_alignment.py
@@ -135,6 +137,39 @@ def compare(photos, names, dlib_out):
     return rows
 
 
+def rotation_table(photo, angles=(0, 15, 30, 45, 60)):
+    """Same-face descriptor distance to the upright photo's, for the photo rotated by each
+    angle (PIL, bilinear, expanded): dlib's alignment (an axis-aligned predictor rect on a
+    tilted face) next to the five-point warp. [(angle, dlib path, warp), ...]."""
+    from PIL import Image
+
+    from tfface.align import FaceDetector
+    from tfface.align import align_face
+    from tfface.align import dlib_template
+    from tfface.models import load_pretrained
+
+    raw = load_pretrained("dlib_resnet_v1", l2_normalize=False)
+    detector = FaceDetector()
+
+    def embed(image, template):
+        _, scores, landmarks = detector.detect(image)
+        crop = align_face(image, landmarks[int(np.argmax(scores))], 150, template=template)
+        return raw.predict(crop[None].astype("float32"), verbose=0)[0]
+
+    upright = embed(photo, "dlib")
+    rows = []
+    for angle in angles:
+        image = np.asarray(Image.fromarray(photo).rotate(angle, Image.BILINEAR, expand=True))
+        rows.append(
+            (
+                angle,
+                float(np.linalg.norm(embed(image, "dlib") - upright)),
+                float(np.linalg.norm(embed(image, dlib_template(150)) - upright)),
+            )
+        )
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", help="also write the rows to this JSON file")
@@ -222,6 +257,9 @@ def main(argv=None):
             f"raw descriptor norms (dlib pipeline): median {np.median(norms):.4f}, "
             f"min {min(norms):.4f}, max {max(norms):.4f}"
         )
+    print("astronaut rotated: ‖descriptor − upright's‖, dlib alignment / five-point warp")
+    for angle, ours, warp in rotation_table(photos["astronaut"]):
+        print(f"  {angle:3d}°  {ours:.3f} / {warp:.3f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows}, f, indent=1)
