@@ -22,10 +22,18 @@ sit on the ArcFace 112×112 template scaled to the image size, moved only by the
 own proportions.
 """
 
+import ctypes
+import logging
+import platform
+import threading
+
 import numpy as np
 import tensorflow as tf
+import threadpoolctl
 
 from tfface.data.source import Source
+
+logger = logging.getLogger(__name__)
 
 HELDOUT_ID_OFFSET = 10**6
 
@@ -59,6 +67,43 @@ _MASK53 = float(2**-53)
     _OCCLUDER,
 ) = range(18)
 _NUM_REGIONS = 18
+
+
+_tune_lock = threading.Lock()
+_tuned = []
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def tune_process_for_rendering():
+    """Process settings the renderer needs to be cheap; applied once, by the first render.
+
+    Both are measured on the default run's batches (128 images at 64 px, 2 cores,
+    `benchmarks/train_overlap.py`, BUILD_NOTES.md "Input overlap"):
+
+    - NumPy's BLAS runs on one thread. The resampling GEMMs are small ([m·R·3, R] × [R, S]):
+      a second OpenBLAS thread does not speed them up, but its worker spins after every
+      call and takes a core from the training step (0.08 CPU-s per batch with 2 threads,
+      0.04 with one, same wall time). The limit stays: switching back to 2 threads after
+      each render wakes the workers, which spin again.
+    - glibc keeps freed memory mapped (trim threshold 256 MiB, mmap threshold 32 MiB). A
+      render allocates and frees ~10 MB of temporaries per 32 images; glibc's adaptive
+      thresholds returned them to the OS after each chunk and the next chunk faulted them
+      back in: 9,400 minor page faults and 45% of the render's CPU per batch.
+
+    TensorFlow's own thread pools and allocator are not affected. Logged once.
+    """
+    with _tune_lock:
+        if _tuned:
+            return
+        threadpoolctl.threadpool_limits(limits=1, user_api="blas")
+        done = ["NumPy's BLAS limited to 1 thread"]
+        mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+        if mallopt is not None and platform.libc_ver()[0] == "glibc":
+            if mallopt(_M_TRIM_THRESHOLD, 256 << 20) and mallopt(_M_MMAP_THRESHOLD, 32 << 20):
+                done.append("glibc trim/mmap thresholds 256/32 MiB")
+        _tuned.append(done)
+        logger.info("tfface.data.synthetic renderer: %s.", ", ".join(done))
 
 
 def _paint(label_map, mask, index):
@@ -327,6 +372,8 @@ class SyntheticFaces:
         n, s = ids.shape[0], self.image_size
         if n == 0:
             return np.zeros((0, s, s, 3), np.uint8), np.zeros((0, 5, 2), np.float32)
+        if not _tuned:
+            tune_process_for_rendering()
         p = self.identity_params(ids)
         v = self.variation_params(ids, var)
         img = np.empty((n, s, s, 3), np.uint8)
@@ -489,9 +536,11 @@ class SyntheticFaces:
         pal[:, :, _MOUTH] = np.array([0.25, 0.05, 0.06], np.float32)
         pal[:, :, _OCCLUDER] = v["occ_colour"]
         # Channel-major gather straight into the [N, y, C, x] layout the resampler wants.
-        base = (np.arange(n, dtype=np.int32) * (3 * _NUM_REGIONS))[:, None, None, None]
-        chan = (np.arange(3, dtype=np.int32) * _NUM_REGIONS)[None, None, :, None]
-        flat = lab.astype(np.int32)[:, :, None, :] + (base + chan)
+        # intp indices: np.take converts any other index dtype first, which cost 6× the
+        # gather itself.
+        base = (np.arange(n, dtype=np.intp) * (3 * _NUM_REGIONS))[:, None, None, None]
+        chan = (np.arange(3, dtype=np.intp) * _NUM_REGIONS)[None, None, :, None]
+        flat = lab.astype(np.intp)[:, :, None, :] + (base + chan)
         img = np.take(pal.reshape(-1), flat)
 
         g = self._grid

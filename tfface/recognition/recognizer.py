@@ -7,6 +7,7 @@ model's own size on the model's own template (`FaceModel`, from the model's meta
 import numpy as np
 from PIL import Image
 
+from tfface.align.align_face import align_dlib
 from tfface.align.align_face import warp_affine
 from tfface.align.face_detector import FaceDetector
 from tfface.align.similarity import estimate_similarity
@@ -157,6 +158,10 @@ class Recognizer:
         size = self.model.image_size
         crops = np.zeros((len(landmarks), size, size, 3), np.uint8)
         for i, points in enumerate(landmarks):
+            if self.model.template_name == "dlib":
+                # dlib's own alignment: its 5-point predictor, then its face chip.
+                crops[i] = align_dlib(image, points, size)
+                continue
             matrix = estimate_similarity(points, self.model.template)
             crops[i] = _warp_region(image, matrix, size)
         return crops
