@@ -115,7 +115,7 @@ def main():
             out = trainer.train_step(images, labels)
             tf.nest.map_structure(np.asarray, out)
 
-        guarded, _ = rate(trainer_step, args.steps, args.warmup)
+        guarded, guarded_cpu = rate(trainer_step, args.steps, args.warmup)
         times = []
         trainer.fit(
             hooks=[
@@ -127,7 +127,7 @@ def main():
     batch = config.global_batch_size
     rows = [
         ("(a)  bare compiled step, one in-memory batch", bare, bare_cpu),
-        ("(a') Trainer.train_step, one in-memory batch", guarded, None),
+        ("(a') Trainer.train_step, one in-memory batch", guarded, guarded_cpu),
         ("(b)  Trainer.fit, pk_batches input", loop, loop_cpu),
         ("(c)  pk_batches alone (batches/s)", data, data_cpu),
     ]
