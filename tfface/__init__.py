@@ -20,9 +20,9 @@ def _cli_start():
     # import) and import the subpackages they need themselves (tfface/cli/main.py).
     argv = list(getattr(sys, "orig_argv", None) or [])
     if "-m" in argv:
-        # `python -m tfface.export` likewise (tfface/export/__main__.py).
+        # `python -m tfface.export` and `python -m tfface.data` likewise (their __main__.py).
         module = argv[argv.index("-m") + 1 : argv.index("-m") + 2]
-        return module in (["tfface"], ["tfface.export"])
+        return module in (["tfface"], ["tfface.export"], ["tfface.data"])
     return os.path.basename(sys.argv[0] if sys.argv else "") == "tfface"
 
 

@@ -162,3 +162,113 @@ def test_subprocess_round_trip(tmp_path):
     assert report["num_skipped"] == 0 and report["images"] == 6
     labels = load(f"rec:{tmp_path / 'faces'}").labels
     np.testing.assert_array_equal(labels, [0, 0, 0, 1, 1, 1])
+
+
+def _run_module(cwd, *args):
+    """A fresh `python -X importtime -m tfface.data ARGS` → (returncode, stdout, stderr
+    without the import-time lines, top-level packages it imported)."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tfface.data", *args],
+        cwd=str(cwd),
+        env=dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = proc.stderr.splitlines()
+    packages = {x.rsplit("|", 1)[-1].strip().split(".")[0] for x in lines if "import time:" in x}
+    errors = "\n".join(x for x in lines if "import time:" not in x)
+    return proc.returncode, proc.stdout, errors, packages
+
+
+def _spec_fixtures(tmp):
+    """Written by hand (paths are all a spec check reads): a tfrecord PREFIX with its
+    manifest, one with a manifest whose shard is gone, a rec pair and a lone .rec."""
+    (tmp / "empty").mkdir()
+    shard = "w-00000-of-00001.tfrecord"
+    (tmp / shard).write_bytes(b"")
+    for prefix, shards in (("w", [shard]), ("gone", ["gone-00000-of-00001.tfrecord"])):
+        (tmp / f"{prefix}.manifest.json").write_text(
+            json.dumps({"shards": [{"file": s} for s in shards]})
+        )
+    for name in ("pair.rec", "pair.idx", "half.rec"):
+        (tmp / name).write_bytes(b"")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["convert", "bogus:x", "folder:{tmp}/y"], "src: Unknown data spec 'bogus:x'"),
+        (
+            ["inspect", "folder:{tmp}/does/not/exist"],
+            "spec: Data spec 'folder:{tmp}/does/not/exist'",
+        ),
+        (["inspect", "tfrecord:{tmp}/noshards"], "No TFRecord shard matches '{tmp}/noshards'"),
+        (["inspect", "tfrecord:{tmp}/gone"], "gone.manifest.json lists 1 shards but 1 are missing"),
+        (["inspect", "rec:{tmp}/half"], "half.idx' does not exist"),
+        (["convert", "tfds:lfw", "tfrecord:{tmp}/w"], "dst: Refusing to overwrite existing shards"),
+        (["convert", "folder:{tmp}/empty", "rec:{tmp}/y", "--num_shards", "0"], "--num_shards=0"),
+        (["synth", "folder:{tmp}/y", "--identities", "0"], "--identities=0"),
+        # Specs that pass (the tfrecord PREFIX found through its manifest, every kind), then
+        # a bad flag: the spec checks themselves ran without TensorFlow.
+        (["inspect", "tfrecord:{tmp}/w", "--image_size", "0"], "--image_size=0"),
+        (["inspect", "rec:{tmp}/pair.idx", "--image_size", "0"], "--image_size=0"),
+        (["inspect", "synthetic:3", "--max_pixels", "0"], "--max_pixels=0"),
+        (["inspect", "tfds:lfw", "--max_pixels", "-1"], "--max_pixels=-1.0"),
+        (
+            ["convert", "folder:{tmp}/empty", "tfrecord:{tmp}/t", "--image_size", "0"],
+            "--image_size=0",
+        ),
+    ],
+)
+def test_bad_flags_and_specs_exit_2_before_tensorflow_is_imported(tmp_path, argv, message):
+    _spec_fixtures(tmp_path)
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    code, _, errors, packages = _run_module(tmp_path, *argv)
+    assert code == 2, errors
+    assert message.format(tmp=tmp_path) in errors
+    assert "tfface" in packages
+    assert not packages & {"tensorflow", "keras"}, errors
+    assert not (tmp_path / "y").exists() and not (tmp_path / "t-00000-of-00001.tfrecord").exists()
+
+
+def test_good_commands_import_tensorflow_and_run(tmp_path):
+    """The same fresh `python -m tfface.data`, given good arguments, loads TensorFlow and
+    works end to end (so the test above would see TensorFlow had it been imported)."""
+    code, out, errors, packages = _run_module(
+        tmp_path,
+        "synth",
+        "folder:faces",
+        "--identities",
+        "2",
+        "--images_per_identity",
+        "2",
+        "--image_size",
+        "32",
+    )
+    assert code == 0, errors
+    assert "tensorflow" in packages
+    assert "wrote 4 synthetic images of 2 identities to folder:faces" in out
+    assert "oneDNN" not in errors and "absl::InitializeLog" not in errors  # start-up notices
+    code, out, errors, packages = _run_module(tmp_path, "inspect", "folder:faces")
+    assert code == 0, errors
+    assert "tensorflow" in packages
+    assert "identities: 2" in out and "images: 4" in out and "0 skipped" in out
+
+
+def test_lazy_package_names_stay_the_exported_objects():
+    """`tfface.data` loads its names on access; importing the `augment` submodule (the
+    sampler does) must not turn `tfface.data.augment` into the module."""
+    import importlib
+
+    import tfface.data
+    import tfface.data.sampler  # noqa: F401  (imports tfface.data.augment)
+
+    module = importlib.import_module("tfface.data.augment")
+    assert tfface.data.augment is module.augment and callable(tfface.data.augment)
+    from tfface.data import augment
+    from tfface.data import pk_batches
+
+    assert augment is module.augment and pk_batches is tfface.data.sampler.pk_batches
+    for name in tfface.data.__all__:
+        assert not isinstance(getattr(tfface.data, name), type(module)), name

@@ -5,34 +5,46 @@
 written is the spec that reads back. `python -m tfface.data {inspect, convert, synth}`.
 """
 
-from tfface.data.augment import augment
-from tfface.data.augment import normalize
-from tfface.data.bad_input import BadInputError
-from tfface.data.bad_input import BadInputReport
-from tfface.data.loader import check_spec
-from tfface.data.loader import check_writable
-from tfface.data.loader import iter_examples
-from tfface.data.loader import load
-from tfface.data.loader import write
-from tfface.data.sampler import pk_batches
-from tfface.data.source import Manifest
-from tfface.data.source import Source
-from tfface.data.synthetic import SyntheticFaces
-from tfface.data.synthetic import SyntheticSource
+import importlib
+import sys
+import types
 
-__all__ = [
-    "BadInputError",
-    "BadInputReport",
-    "Manifest",
-    "Source",
-    "SyntheticFaces",
-    "SyntheticSource",
-    "augment",
-    "check_spec",
-    "check_writable",
-    "iter_examples",
-    "load",
-    "normalize",
-    "pk_batches",
-    "write",
-]
+# Names load on first access, so `python -m tfface.data` checks its flags and specs before
+# TensorFlow starts (augment, sampler, synthetic and the readers import it).
+_EXPORTS = {
+    "BadInputError": "bad_input",
+    "BadInputReport": "bad_input",
+    "Manifest": "source",
+    "Source": "source",
+    "SyntheticFaces": "synthetic",
+    "SyntheticSource": "synthetic",
+    "augment": "augment",
+    "check_spec": "loader",
+    "check_writable": "loader",
+    "iter_examples": "loader",
+    "load": "loader",
+    "normalize": "augment",
+    "pk_batches": "sampler",
+    "write": "loader",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"tfface.data.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'tfface.data' has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    # `augment` names both a submodule and its function: importing the submodule (the
+    # sampler does) sets `tfface.data.augment` to the module, which `__getattr__` never
+    # sees; keep the function, as the eager `from tfface.data.augment import augment` did.
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

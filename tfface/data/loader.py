@@ -20,7 +20,12 @@ import numpy as np
 
 from tfface.data.bad_input import check_on_bad_image
 from tfface.data.bad_input import sniff_format
-from tfface.data.encoded import EncodedSource
+from tfface.data.spec_files import MANIFEST_SUFFIX
+from tfface.data.spec_files import rec_paths
+from tfface.data.spec_files import shard_files
+
+# TensorFlow-free at import: `check_spec`/`check_writable` run before TF loads (the CLI
+# rejects a bad spec in well under a second); the readers and writers import it on use.
 
 KINDS = ("synthetic", "folder", "tfrecord", "rec", "tfds")
 WRITABLE_KINDS = ("folder", "tfrecord", "rec")
@@ -54,15 +59,11 @@ def check_spec(spec):
         if not os.path.isdir(arg):
             raise ValueError(f"Data spec {spec!r}: {arg!r} is not a directory.")
     elif kind == "tfrecord":
-        from tfface.data.tfrecord import shard_files
-
         try:
             shard_files(arg)
         except ValueError as e:
             raise ValueError(f"Data spec {spec!r}: {e}") from None
     elif kind == "rec":
-        from tfface.data.recordio import rec_paths
-
         missing = [p for p in rec_paths(arg) if not os.path.isfile(p)]
         if missing:
             raise ValueError(f"Data spec {spec!r}: {missing[0]!r} does not exist.")
@@ -130,6 +131,8 @@ def iter_examples(source, sort_by_label=True, image_format="jpeg"):
     (synthetic) are decoded through `source.dataset()` and encoded as JPEG (quality 95).
     With `sort_by_label`, examples come grouped by label, as `rec:` writing requires.
     """
+    from tfface.data.encoded import EncodedSource
+
     if isinstance(source, EncodedSource):
         order = np.argsort(source.labels, kind="stable") if sort_by_label else None
         rows = source.rows if order is None else source.rows[order]
@@ -182,14 +185,11 @@ def check_writable(spec):
             raise ValueError(f"Refusing to write into non-empty folder {arg!r}.")
     elif kind == "tfrecord":
         existing = glob.glob(glob.escape(arg) + "-*-of-*.tfrecord")
-        existing += [p for p in [arg + ".manifest.json"] if os.path.exists(p)]
+        existing += [p for p in [arg + MANIFEST_SUFFIX] if os.path.exists(p)]
         if existing:
             raise ValueError(f"Refusing to overwrite existing shards, e.g. {existing[0]!r}.")
-    else:
-        from tfface.data.recordio import rec_paths
-
-        if os.path.exists(rec_paths(arg)[0]):
-            raise ValueError(f"Refusing to overwrite existing {rec_paths(arg)[0]!r}.")
+    elif os.path.exists(rec_paths(arg)[0]):
+        raise ValueError(f"Refusing to overwrite existing {rec_paths(arg)[0]!r}.")
     return kind, arg
 
 

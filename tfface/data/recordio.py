@@ -28,6 +28,7 @@ from tfface.data.bad_input import check_bytes
 from tfface.data.bad_input import validate_image_args
 from tfface.data.encoded import EncodedSource
 from tfface.data.encoded import compact_labels
+from tfface.data.spec_files import rec_paths
 
 MAGIC = 0xCED7230A
 MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -158,12 +159,6 @@ def split_chunks(buffer):
         pos += 8 + length + (-length % 4)
         if cflag in (0, 3):
             return MAGIC_BYTES.join(parts)
-
-
-def rec_paths(path):
-    """(PATH.rec, PATH.idx) for `PATH`, `PATH.rec` or `PATH.idx`."""
-    base = path[:-4] if path.endswith((".rec", ".idx")) else path
-    return base + ".rec", base + ".idx"
 
 
 class RecordIOWriter:

@@ -7,7 +7,6 @@ per shard (the DALI `tfrecord2idx` format: one `offset size` line per record, be
 as `<shard>.idx`), so the P×K sampler can read any example by offset.
 """
 
-import glob
 import json
 import os
 import re
@@ -23,16 +22,17 @@ from tfface.data.bad_input import check_bytes
 from tfface.data.bad_input import validate_image_args
 from tfface.data.encoded import EncodedSource
 from tfface.data.encoded import compact_labels
+from tfface.data.spec_files import INDEX_SUFFIX
+from tfface.data.spec_files import LABELS_SUFFIX
+from tfface.data.spec_files import MANIFEST_SUFFIX
+from tfface.data.spec_files import shard_files
 
 IMAGE_KEY = "image/encoded"
 LABEL_KEY = "image/label"
 IDENTITY_KEY = "image/identity"
 _HEADER = 12  # uint64 length + uint32 length CRC
 _FOOTER = 4  # uint32 data CRC
-# Sidecars our writer leaves: a DALI-format offset index and the labels of each shard.
-INDEX_SUFFIX = ".idx"
-LABELS_SUFFIX = ".labels.npy"
-_SIDECARS = (INDEX_SUFFIX, LABELS_SUFFIX, ".json")
+# A shard our writer named; its sidecars are in tfface/data/spec_files.py.
 _SHARD_NAME = re.compile(r"^(.*)-\d{5}-of-\d{5}\.tfrecord$")
 
 
@@ -128,41 +128,9 @@ def write_tfrecords(examples, out_prefix, num_shards=1):
             for p, n in zip(paths, counts, strict=True)
         ],
     }
-    with open(out_prefix + ".manifest.json", "w") as f:
+    with open(out_prefix + MANIFEST_SUFFIX, "w") as f:
         json.dump(manifest, f, indent=1)
     return paths
-
-
-def shard_files(pattern):
-    """The shard files a `tfrecord:` spec names, sorted; raises ValueError when none.
-
-    `pattern` is what `write_tfrecords` was given (`PREFIX`: the shards its
-    `PREFIX.manifest.json` lists, or else `PREFIX-*-of-*.tfrecord`), or a glob of shard
-    files; our writer's sidecars (`.idx`, `.labels.npy`, `.json`) are never shards.
-    """
-    manifest_path = pattern + ".manifest.json"
-    if os.path.isfile(manifest_path):
-        with open(manifest_path) as f:
-            shards = json.load(f).get("shards", [])
-        parent = os.path.dirname(pattern)
-        files = [os.path.join(parent, shard["file"]) for shard in shards]
-        missing = [p for p in files if not os.path.isfile(p)]
-        if missing:
-            raise ValueError(
-                f"{manifest_path} lists {len(files)} shards but {len(missing)} are missing, "
-                f"e.g. {missing[0]!r}."
-            )
-        if files:
-            return files
-    files = [p for p in glob.glob(pattern) if not p.endswith(_SIDECARS) and os.path.isfile(p)]
-    if not files:
-        files = glob.glob(glob.escape(pattern) + "-*-of-*.tfrecord")
-    if not files:
-        raise ValueError(
-            f"No TFRecord shard matches {pattern!r}: expected a glob of shard files or the "
-            "PREFIX a writer was given (PREFIX-00000-of-0000N.tfrecord, PREFIX.manifest.json)."
-        )
-    return sorted(files)
 
 
 def scan_shard(fd, file_size, path, report):
@@ -199,7 +167,7 @@ def indexed_shard(fd, file_size, path, report):
     Only the 12-byte framing header of each record is read and checked.
     """
     match = _SHARD_NAME.match(path)
-    manifest_path = (match.group(1) if match else "") + ".manifest.json"
+    manifest_path = (match.group(1) if match else "") + MANIFEST_SUFFIX
     sidecars = (path + INDEX_SUFFIX, path + LABELS_SUFFIX, manifest_path)
     if not match or not all(os.path.isfile(p) for p in sidecars):
         return None
