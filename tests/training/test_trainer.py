@@ -111,6 +111,20 @@ def bn_model(config):
     return keras.Model(inputs, x)
 
 
+def nan_hiding_bn_model(config):
+    """NaN hidden from the loss (as oneDNN does) before a BatchNorm: the forward pass moves
+    the BN statistics on a step whose gradients are NaN."""
+    s = config.image_size
+    inputs = keras.Input((s, s, 3), dtype="float32")
+    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0)(inputs)
+    x = NaNToZeroReLU()(keras.layers.Conv2D(4, 3, strides=2)(x))
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(config.embedding_dim)(x)
+    x = keras.layers.UnitNormalization()(x)
+    return keras.Model(inputs, x)
+
+
 def _with_nan_batch(data, index):
     batches = [(images.copy(), labels) for images, labels in data]
     batches[index][0][:] = np.nan
@@ -124,11 +138,16 @@ def _checkpoint_values(path):
     return {name: reader.get_tensor(name) for name, dtype in dtypes.items() if dtype.is_floating}
 
 
-@pytest.mark.parametrize("model", [tiny_model, nan_hiding_model], ids=["plain", "nan_hidden"])
+@pytest.mark.parametrize(
+    "model",
+    [tiny_model, nan_hiding_model, nan_hiding_bn_model],
+    ids=["plain", "nan_hidden", "nan_hidden_bn"],
+)
 def test_nan_batch_is_never_applied_nor_saved(tmp_path, make_data, model):
     """NaN pixels at step 3 (from the dataset): the step is not applied, the run stops naming
     step 3 and ckpt-2, and memory and disk hold only finite values. `nan_hidden` hides the
-    NaN from the loss, as oneDNN does on some CPUs: only a gradient check catches it."""
+    NaN from the loss, as oneDNN does on some CPUs: only a gradient check catches it;
+    `nan_hidden_bn` also has BatchNorm statistics that the skipped forward pass moved."""
     data = _with_nan_batch(make_data(num_batches=6), index=2)
     if model is nan_hiding_model:
         probe = model(_config(tmp_path))
@@ -226,6 +245,24 @@ def test_mixed_precision_stops_after_consecutive_skips(tmp_path, make_data):
     state = tf.train.get_checkpoint_state(str(tmp_path / "checkpoints"))
     for path in state.all_model_checkpoint_paths:
         assert all(np.all(np.isfinite(v)) for v in _checkpoint_values(path).values())
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast")  # fp16 UnitNormalization ε
+def test_mixed_precision_skipped_steps_leave_batchnorm_statistics_alone(tmp_path, make_data):
+    """Every step overflows and is skipped: BN moving statistics stay at their initial
+    values although each forward pass computed new ones."""
+    data = make_data(num_batches=3, image_size=16)
+    config = _config(tmp_path, loss="arcface", head_kwargs={"scale": 16.0}, image_size=16)
+    config.steps, config.mixed_precision = 3, True
+    trainer = _trainer(config, data, model=bn_model)
+    trainer.optimizer.dynamic_scale.assign(1e30)
+    trainer.fit()
+    assert int(trainer.optimizer.iterations.numpy()) == 0
+    bn = [v for v in trainer.model.variables if "moving" in v.path]
+    assert len(bn) == 2
+    for v in bn:
+        initial = 0.0 if "moving_mean" in v.path else 1.0
+        np.testing.assert_array_equal(v.numpy(), np.full(v.shape, initial, np.float32))
 
 
 def test_mixed_precision_steps_are_finite(tmp_path, make_data):

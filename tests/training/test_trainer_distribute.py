@@ -7,6 +7,7 @@ import tensorflow as tf
 from tests.training.conftest import tiny_model
 from tfface.training import objective as objective_lib
 from tfface.training.config import TrainConfig
+from tfface.training.trainer import STEP_APPLIED
 from tfface.training.trainer import Trainer
 
 
@@ -188,3 +189,28 @@ def test_stateful_heads_mirrored_equal_one_device(tmp_path, make_data, loss):
         np.testing.assert_allclose(np.asarray(wa.numpy()), np.asarray(wb.numpy()), atol=1e-5)
     state = np.asarray(layer_a.non_trainable_weights[0].numpy())
     assert np.any(state != 0), "the layer state never moved, so the comparison is empty"
+
+
+def test_mirrored_skipped_step_rolls_back_forward_state(tmp_path, make_data):
+    """A NaN batch under MirroredStrategy: the update is skipped and the centers that the
+    forward pass moved (NaN features into the moving average) come back on every replica."""
+    data = make_data()
+    trainer = Trainer(
+        _config(tmp_path, "nan", loss="center"),
+        strategy=_mirrored(),
+        model=tiny_model,
+        dataset=data,
+        log=lambda *a: None,
+    )
+    images, labels = data[0]
+    trainer.train_step(images, labels)
+    assert int(trainer.last_status) == STEP_APPLIED
+    centers = trainer.objective.center.non_trainable_weights
+    before = [np.asarray(w.numpy()) for w in centers]
+    assert np.any(before[0] != 0), "the first step must move the centers"
+    trainer.train_step(np.full_like(images, np.nan), labels)
+    # SKIPPED or NONFINITE_LOSS: whether the loss sees the NaN depends on the CPU (oneDNN).
+    assert int(trainer.last_status) != STEP_APPLIED
+    for w, b in zip(centers, before, strict=True):
+        for replica_value in trainer.strategy.experimental_local_results(w):
+            np.testing.assert_array_equal(np.asarray(replica_value.numpy()), b)

@@ -286,6 +286,17 @@ class Trainer:
                 out.append(v)
         return out
 
+    def _forward_state_variables(self):
+        """Variables the forward pass itself changes: BatchNorm statistics, CenterLoss
+        centers, SphereFace's iteration counter (every non-trainable model or head variable)."""
+        seen, out = set(), []
+        objective = [w for layer in self.objective.layers for w in layer.weights]
+        for v in list(self.model.variables) + objective:
+            if id(v) not in seen and not v.trainable:
+                seen.add(id(v))
+                out.append(v)
+        return out
+
     def _state_is_finite(self):
         return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in self._state_variables()])
 
@@ -294,9 +305,14 @@ class Trainer:
         loss and the global gradient norm are finite on every replica, then check the state.
         Returns (mean loss, mean stats, status), status one of the `STEP_*` codes."""
         strategy = self.strategy
-        loss, stats, grads, bad = strategy.run(
-            self._gradients, args=(images, labels, global_labels)
-        )
+        # A skipped step must leave no trace: the forward pass has already moved these
+        # (a NaN batch whose NaN oneDNN hid from the loss still shifts BatchNorm statistics).
+        forward_state = self._forward_state_variables()
+        before = [tf.identity(v) for v in forward_state]
+        with tf.control_dependencies(before):
+            loss, stats, grads, bad = strategy.run(
+                self._gradients, args=(images, labels, global_labels)
+            )
         mean = tf.distribute.ReduceOp.MEAN
         loss = strategy.reduce(mean, loss, axis=None)  # NaN on any replica stays NaN
         stats = {k: strategy.reduce(mean, v, axis=None) for k, v in stats.items()}
@@ -309,6 +325,8 @@ class Trainer:
             return tf.constant(True)
 
         def skip():
+            for variable, value in zip(forward_state, before, strict=True):
+                variable.assign(value)
             if self.config.mixed_precision:
                 # What LossScaleOptimizer does with an overflowing step: halve the scale.
                 opt = self.optimizer
