@@ -1,8 +1,10 @@
 """One worker of the two-process MultiWorkerMirroredStrategy test (run as a script).
 
-Usage: python multi_worker_main.py TF_CONFIG_JSON OUT.npz MODEL_DIR
+Usage: python multi_worker_main.py TF_CONFIG_JSON OUT.npz MODEL_DIR [--sigterm_at N]
 Trains the test's tiny model for a few triplet steps (global mining) on fixed batches and
-saves the final weights and losses.
+saves the final weights and losses. With `--sigterm_at N`, it runs `Trainer.fit` for 12
+steps instead, the chief sends itself SIGTERM after step N, and OUT gets the step and
+signal of the `TrainingInterrupted` each worker raised.
 """
 
 import os
@@ -12,7 +14,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
-def main(tf_config, out_path, model_dir):
+def _fit_until_sigterm(strategy, data, config, out_path, sigterm_at):
+    import signal
+
+    import numpy as np
+
+    from tests.training.conftest import FixedData
+    from tests.training.conftest import tiny_model
+    from tfface.training.trainer import Trainer
+    from tfface.training.trainer import TrainingInterrupted
+
+    config.steps = 12
+    data = FixedData(list(data) * 4, data.num_classes)
+
+    def hook(step, writer):  # runs on the chief only
+        if step == sigterm_at:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    trainer = Trainer(config, strategy=strategy, model=tiny_model, dataset=data)
+    try:
+        trainer.fit(hooks=[(1, hook)])
+    except TrainingInterrupted as e:
+        np.savez(out_path, step=e.step, signum=e.signum, chief=trainer.chief)
+        return
+    np.savez(out_path, step=-1, signum=0, chief=trainer.chief)
+
+
+def main(tf_config, out_path, model_dir, sigterm_at=None):
     os.environ["TF_CONFIG"] = tf_config
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     # Collective ops must be configured before anything initialises the TF runtime, and
@@ -27,6 +55,8 @@ def main(tf_config, out_path, model_dir):
     from tfface.training.trainer import Trainer
 
     data, config = multi_worker_case(model_dir)
+    if sigterm_at is not None:
+        return _fit_until_sigterm(strategy, data, config, out_path, int(sigterm_at))
     trainer = Trainer(config, strategy=strategy, model=tiny_model, dataset=data)
     losses = []
     for images, labels in data:
@@ -37,4 +67,4 @@ def main(tf_config, out_path, model_dir):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:4], *(sys.argv[5:6] if "--sigterm_at" in sys.argv else []))

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -30,17 +31,18 @@ def _free_ports(n):
     return ports
 
 
-@pytest.mark.slow
-def test_two_workers_train_like_one_device(tmp_path):
+def _run_two_workers(tmp_path, *extra):
+    """Runs the two workers to completion; returns their outputs (each must exit 0)."""
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     env = dict(os.environ, PYTHONPATH=REPO, TF_NUM_INTRAOP_THREADS="1")
     procs = []
     for i in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+        command = [sys.executable, WORKER, tf_config, str(tmp_path / f"w{i}.npz"), str(tmp_path)]
         procs.append(
             subprocess.Popen(
-                [sys.executable, WORKER, tf_config, str(tmp_path / f"w{i}.npz"), str(tmp_path)],
+                command + list(extra),
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -57,6 +59,26 @@ def test_two_workers_train_like_one_device(tmp_path):
                 p.kill()
     for p, out in zip(procs, outputs, strict=True):
         assert p.returncode == 0, out[-3000:]
+    return outputs
+
+
+@pytest.mark.slow
+def test_sigterm_on_one_worker_stops_and_saves_all_at_the_same_step(tmp_path):
+    """SIGTERM reaches the chief only, after step 3. The next step all-reduces it, so both
+    workers stop after step 4 and join the same save (a collective: one worker saving alone
+    would hang), and both report SIGTERM. Without the all-reduce the chief dies (or stops
+    alone) and the other worker waits in a collective until the timeout."""
+    _run_two_workers(tmp_path, "--sigterm_at", "3")
+    reports = [np.load(tmp_path / f"w{i}.npz") for i in range(2)]
+    assert sorted(bool(r["chief"]) for r in reports) == [False, True]
+    for r in reports:
+        assert int(r["step"]) == 4 and int(r["signum"]) == signal.SIGTERM
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-4")
+
+
+@pytest.mark.slow
+def test_two_workers_train_like_one_device(tmp_path):
+    _run_two_workers(tmp_path)
     w0, w1 = (np.load(tmp_path / f"w{i}.npz") for i in range(2))
     assert int(w0["replicas"]) == 2
     for key in w0.files:

@@ -49,6 +49,10 @@ class NonFiniteLossError(RuntimeError):
         self.last_checkpoint = last_checkpoint
 
 
+# The signals `fit` turns into a save and `TrainingInterrupted`, in increasing precedence.
+_SIGNALS = (int(signal.SIGINT), int(signal.SIGTERM))
+
+
 class TrainingInterrupted(RuntimeError):
     """Raised by `Trainer.fit` after SIGINT/SIGTERM, once the step in flight has finished
     and a checkpoint of it is saved.
@@ -300,10 +304,12 @@ class Trainer:
     def _state_is_finite(self):
         return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in self._state_variables()])
 
-    def _step(self, images, labels, global_labels):
+    def _step(self, images, labels, global_labels, signum):
         """The compiled step: gradients per replica, then (cross-replica) apply only when the
         loss and the global gradient norm are finite on every replica, then check the state.
-        Returns (mean loss, mean stats, status), status one of the `STEP_*` codes."""
+        `signum` is this worker's pending SIGINT/SIGTERM (0 if none).
+        Returns (mean loss, mean stats, status, signal): status one of the `STEP_*` codes,
+        signal the largest pending signal number over all workers."""
         strategy = self.strategy
         # A skipped step must leave no trace: the forward pass has already moved these
         # (a NaN batch whose NaN oneDNN hid from the loss still shifts BatchNorm statistics).
@@ -316,7 +322,19 @@ class Trainer:
         mean = tf.distribute.ReduceOp.MEAN
         loss = strategy.reduce(mean, loss, axis=None)  # NaN on any replica stays NaN
         stats = {k: strategy.reduce(mean, v, axis=None) for k, v in stats.items()}
-        bad = strategy.reduce(tf.distribute.ReduceOp.SUM, bad, axis=None)
+
+        # One collective for both: a bad gradient on any replica, a signal on any worker.
+        # Every worker then stops after the same step and joins the same (collective) save.
+        # (Counts, summed: ReduceOp has no MAX. SIGTERM wins over SIGINT.)
+        def flags_of(bad, signum):
+            return tf.stack([bad, *(tf.cast(tf.equal(signum, s), tf.float32) for s in _SIGNALS)])
+
+        flags = strategy.run(flags_of, args=(bad, signum))
+        flags = strategy.reduce(tf.distribute.ReduceOp.SUM, flags, axis=None)
+        bad = flags[0]
+        signal_seen = tf.constant(0, tf.int32)
+        for i, s in enumerate(_SIGNALS):
+            signal_seen = tf.where(flags[1 + i] > 0, s, signal_seen)
         loss_finite = tf.math.is_finite(loss)
         finite = tf.logical_and(loss_finite, tf.equal(bad, 0.0))
 
@@ -345,13 +363,14 @@ class Trainer:
             STEP_NONFINITE_LOSS,
         )
         status = tf.where(state_finite, status, STEP_NONFINITE_STATE)
-        return loss, stats, status
+        return loss, stats, status, signal_seen
 
-    def _run_step(self, images, labels):
+    def _run_step(self, images, labels, signum=0):
         if self._train_step_fn is None:
             self._train_step_fn = tf.function(self._step)
         global_labels = tf.convert_to_tensor(labels)
-        return self._train_step_fn(*self._distribute(images, labels), global_labels)
+        signum = tf.constant(int(signum), tf.int32)
+        return self._train_step_fn(*self._distribute(images, labels), global_labels, signum)
 
     def train_step(self, images, labels):
         """One step on a global batch; returns (mean loss, mean stats) as tensors.
@@ -360,7 +379,7 @@ class Trainer:
         mixed precision the loss scale is halved instead, as LossScaleOptimizer does);
         `last_status` tells which `STEP_*` case happened.
         """
-        loss, stats, self.last_status = self._run_step(images, labels)
+        loss, stats, self.last_status, _ = self._run_step(images, labels)
         return loss, stats
 
     # === Checkpoints ===
@@ -437,11 +456,14 @@ class Trainer:
         return path
 
     # === The loop ===
+    @property
+    def _multi_worker(self):
+        return isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
     def _catches_signals(self):
-        # Python delivers signals to the main thread only. Multi-worker: a save is a
-        # collective, so one worker saving alone would hang; there the default applies.
-        multi_worker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
-        return threading.current_thread() is threading.main_thread() and not multi_worker
+        # Python delivers signals to the main thread only. Multi-worker: the step all-reduces
+        # each worker's pending signal, so all workers stop and save after the same step.
+        return threading.current_thread() is threading.main_thread()
 
     def _stop(self, step, loss, status, skipped=0):
         last = self._manager.latest_checkpoint if self._manager else None
@@ -499,7 +521,9 @@ class Trainer:
         with _SignalCatcher(self._catches_signals()) as caught:
             for step in range(start, self.total_steps):
                 images, labels = next(self._data_iterator)
-                loss, stats, status = self._run_step(images, labels)
+                loss, stats, status, signal_seen = self._run_step(
+                    images, labels, caught.signum or 0
+                )
                 done = step + 1
                 # One int per step, so the run stops at the first bad step; loss and stats
                 # are fetched from the device only when they are logged.
@@ -539,8 +563,11 @@ class Trainer:
                     for every, fn in hooks:
                         if done % every == 0:
                             fn(done, writer)
-                if caught.signum is not None and done != self.total_steps:
-                    raise TrainingInterrupted(done, caught.signum, self.save())
+                signal_seen = int(signal_seen)
+                if caught.signum is not None and not self._multi_worker:
+                    signal_seen = caught.signum  # one worker: stop after the step in flight
+                if signal_seen and done != self.total_steps:
+                    raise TrainingInterrupted(done, signal_seen, self.save())
             if self.total_steps > start or not resumed:
                 self.save()
             if writer is not None:
@@ -579,7 +606,7 @@ class _SignalCatcher:
     """Within the block, SIGINT/SIGTERM only set `signum` (the loop saves and stops after
     the step in flight); a second signal restores the previous handlers and acts at once."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = _SIGNALS
 
     def __init__(self, enabled=True):
         self.enabled = enabled
