@@ -497,7 +497,8 @@ class Trainer:
         and the last (finite) checkpoint. Under mixed precision, overflowing steps are
         skipped and the run stops after `MAX_CONSECUTIVE_SKIPPED_STEPS` of them in a row.
         On SIGINT/SIGTERM the step in flight finishes, a checkpoint of it is saved and
-        `TrainingInterrupted` is raised (single-worker runs, main thread).
+        `TrainingInterrupted` is raised (when `fit` runs in the main thread). With several
+        workers, a signal to any of them stops all after the same step (the next one).
 
         Args:
             hooks: (every, fn) pairs; on the chief, `fn(step, summary_writer)` runs after
