@@ -3,33 +3,22 @@ end on real photos (enrol a folder, identify a group photo, draw, JSON, gallery 
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from tests.module_imports import run_module
 from tfface.cli.main import main
 from tfface.recognition import sample_photos
 
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
 
 
 def _run_cli(*args):
     """`python -X importtime -m tfface ARGS` → (returncode, stderr, modules imported)."""
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "tfface", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=120,
-    )
-    imported = {
-        line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "import time:" in line
-    }
-    errors = "\n".join(x for x in proc.stderr.splitlines() if "import time:" not in x)
-    return proc.returncode, errors, imported
+    code, _, errors, imported = run_module("tfface", *args, env=ENV, timeout=120)
+    return code, errors, imported
 
 
 @pytest.mark.parametrize(

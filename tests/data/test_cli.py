@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tests.data import fixtures
+from tests.module_imports import run_module
 from tfface.data import load
 from tfface.data.cli import main
 
@@ -167,18 +168,10 @@ def test_subprocess_round_trip(tmp_path):
 def _run_module(cwd, *args):
     """A fresh `python -X importtime -m tfface.data ARGS` → (returncode, stdout, stderr
     without the import-time lines, top-level packages it imported)."""
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "tfface.data", *args],
-        cwd=str(cwd),
-        env=dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3"),
-        capture_output=True,
-        text=True,
-        timeout=300,
+    code, out, errors, imported = run_module(
+        "tfface.data", *args, cwd=cwd, env={"TF_CPP_MIN_LOG_LEVEL": "3"}
     )
-    lines = proc.stderr.splitlines()
-    packages = {x.rsplit("|", 1)[-1].strip().split(".")[0] for x in lines if "import time:" in x}
-    errors = "\n".join(x for x in lines if "import time:" not in x)
-    return proc.returncode, proc.stdout, errors, packages
+    return code, out, errors, {m.split(".")[0] for m in imported}
 
 
 def _spec_fixtures(tmp):

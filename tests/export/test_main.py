@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from tests.module_imports import run_module
 from tfface.export.__main__ import main
 
 from .helpers import IMAGE_SIZE
@@ -172,18 +173,9 @@ def test_cli_flag_errors_exit_2_naming_the_flag(keras_file, tmp_path, capsys, ex
 
 def test_cli_flag_errors_exit_before_tensorflow_is_imported(tmp_path):
     """A fresh `python -m tfface.export` with a bad flag never imports TensorFlow."""
-    repo_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, PYTHONPATH=repo_root)
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "tfface.export", "--model", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert proc.returncode == 2
-    assert f"--model={tmp_path}" in proc.stderr
-    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()]
+    code, _, errors, imported = run_module("tfface.export", "--model", str(tmp_path), timeout=120)
+    assert code == 2
+    assert f"--model={tmp_path}" in errors
     assert "tfface.export" in imported
     assert not [m for m in imported if m.split(".")[0] in ("tensorflow", "keras")]
 
