@@ -279,27 +279,22 @@ class Trainer:
     def _apply(self, grads):
         self.optimizer.apply_gradients(zip(grads, self._update_variables, strict=True))
 
+    def _variables(self, with_optimizer):
+        """The model's and the objective layers' variables (and the optimizer's), each once."""
+        objective = [w for layer in self.objective.layers for w in layer.weights]
+        optimizer = list(self.optimizer.variables) if with_optimizer else []
+        unique = {id(v): v for v in list(self.model.variables) + objective + optimizer}
+        return list(unique.values())
+
     def _state_variables(self):
         """Every float variable a checkpoint holds: weights, BatchNorm statistics, head,
         centers, optimizer slots (BN statistics change in the forward pass, not by gradients)."""
-        seen, out = set(), []
-        objective = [w for layer in self.objective.layers for w in layer.weights]
-        for v in list(self.model.variables) + objective + list(self.optimizer.variables):
-            if id(v) not in seen and tf.as_dtype(v.dtype).is_floating:
-                seen.add(id(v))
-                out.append(v)
-        return out
+        return [v for v in self._variables(True) if tf.as_dtype(v.dtype).is_floating]
 
     def _forward_state_variables(self):
         """Variables the forward pass itself changes: BatchNorm statistics, CenterLoss
         centers, SphereFace's iteration counter (every non-trainable model or head variable)."""
-        seen, out = set(), []
-        objective = [w for layer in self.objective.layers for w in layer.weights]
-        for v in list(self.model.variables) + objective:
-            if id(v) not in seen and not v.trainable:
-                seen.add(id(v))
-                out.append(v)
-        return out
+        return [v for v in self._variables(False) if not v.trainable]
 
     def _state_is_finite(self):
         return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in self._state_variables()])
