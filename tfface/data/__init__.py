@@ -5,9 +5,10 @@
 written is the spec that reads back. `python -m tfface.data {inspect, convert, synth}`.
 """
 
-import importlib
 import sys
 import types
+
+from tfface._lazy import lazy_getattr
 
 # Names load on first access, so `python -m tfface.data` checks its flags and specs before
 # TensorFlow starts (augment, sampler, synthetic and the readers import it).
@@ -31,10 +32,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"tfface.data.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'tfface.data' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
 
 
 class _Package(types.ModuleType):

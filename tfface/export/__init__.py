@@ -4,7 +4,7 @@ Names load on first access, so `python -m tfface.export` checks its flags before
 TensorFlow starts.
 """
 
-import importlib
+from tfface._lazy import lazy_getattr
 
 _EXPORTS = {
     "Calibration": "threshold",
@@ -20,7 +20,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"tfface.export.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'tfface.export' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

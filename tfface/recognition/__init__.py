@@ -9,7 +9,7 @@ Names load on first access, so `tfface.recognition.model_source` (used by the CL
 `--model` before TensorFlow starts) imports without TensorFlow.
 """
 
-import importlib
+from tfface._lazy import lazy_getattr
 
 _EXPORTS = {
     "UNKNOWN": "face",
@@ -28,7 +28,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"tfface.recognition.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'tfface.recognition' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
