@@ -13,7 +13,7 @@ data, augmentation on) this measures in one process:
 
 It prints steps/s of each and the ratio (b)/(a) (goal ≥ 0.9 on 2 cores), with the CPU model,
 BLAS and load average. Warm-up steps (tracing, first batches) are excluded from every rate.
-It also prints the process CPU time per step of (a) and per batch of (c): on a loaded
+It also prints (b)'s step-time percentiles and the process CPU time per step or batch: on a loaded
 machine wall-clock rates drop, but CPU seconds barely move, and when both are CPU-bound
 on the same cores (b)/(a) cannot exceed cpu(a) / (cpu(a) + cpu(c)).
 
@@ -124,6 +124,7 @@ def main():
         )
         (w0, c0), (w1, c1) = times[args.warmup - 1], times[-1]
         loop, loop_cpu = args.steps / (w1 - w0), (c1 - c0) / args.steps
+        step_ms = np.diff([w for w, _ in times[args.warmup - 1 :]]) * 1e3
     batch = config.global_batch_size
     rows = [
         ("(a)  bare compiled step, one in-memory batch", bare, bare_cpu),
@@ -137,6 +138,13 @@ def main():
         f"ratio (b)/(a) = {loop / bare:.2f}  [(a')/(a) = {guarded / bare:.2f}; CPU-bound ceiling "
         f"cpu(a)/(cpu(a)+cpu(c)) = {bare_cpu / (bare_cpu + data_cpu):.2f}]  "
         f"({loop * batch:.0f} vs {bare * batch:.0f} img/s; goal ≥ 0.9)"
+    )
+    # Unimodal step times mean the input is overlapped and costs its CPU; a second mode
+    # would be steps waiting on an empty prefetch buffer.
+    p10, p50, p90 = np.percentile(step_ms, [10, 50, 90])
+    print(
+        f"(b) step times: p10 {p10:.0f} ms, median {p50:.0f} ms, p90 {p90:.0f} ms, max "
+        f"{step_ms.max():.0f} ms (bare step: {1e3 / bare:.0f} ms)"
     )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 

@@ -51,8 +51,8 @@ print(blas, faults, platform.libc_ver()[0])
 def test_render_runs_blas_on_one_thread_and_keeps_its_memory_mapped():
     """In a fresh process, after the first render: NumPy's BLAS has one thread (idle
     OpenBLAS workers spin and take cores from training), and later 128-image batches
-    take < 500 minor page faults each (9,400 before glibc was told to keep freed memory:
-    45% of the render's CPU). Counts, not timings."""
+    take < 500 minor page faults each (8,900–10,000 before glibc was told to keep freed
+    memory: `benchmarks/render_cost.py`). Counts, not timings."""
     import ast
     import subprocess
     import sys

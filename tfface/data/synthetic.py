@@ -79,17 +79,17 @@ def tune_process_for_rendering():
     """Process settings the renderer needs to be cheap; applied once, by the first render.
 
     Both are measured on the default run's batches (128 images at 64 px, 2 cores,
-    `benchmarks/train_overlap.py`, BUILD_NOTES.md "Input overlap"):
+    `benchmarks/render_cost.py`, BUILD_NOTES.md "Input overlap"):
 
     - NumPy's BLAS runs on one thread. The resampling GEMMs are small ([m·R·3, R] × [R, S]):
-      a second OpenBLAS thread does not speed them up, but its worker spins after every
-      call and takes a core from the training step (0.08 CPU-s per batch with 2 threads,
-      0.04 with one, same wall time). The limit stays: switching back to 2 threads after
-      each render wakes the workers, which spin again.
+      a second OpenBLAS thread barely speeds them up, but its worker spins after every
+      call and takes a core from the training step (96–130 CPU-ms per batch with 2
+      threads, 50–57 with one, 48–55 ms wall either way). The limit stays: switching back
+      to 2 threads after each render wakes the workers, which spin again.
     - glibc keeps freed memory mapped (trim threshold 256 MiB, mmap threshold 32 MiB). A
       render allocates and frees ~10 MB of temporaries per 32 images; glibc's adaptive
       thresholds returned them to the OS after each chunk and the next chunk faulted them
-      back in: 9,400 minor page faults and 45% of the render's CPU per batch.
+      back in: ~9,000–10,000 minor page faults per batch, about half the render's CPU.
 
     TensorFlow's own thread pools and allocator are not affected. Logged once.
     """
