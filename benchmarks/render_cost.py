@@ -51,13 +51,14 @@ if setting == "tuned":
     lab, face_r = faces._rasterise(p, v)
     colour = faces._colour(lab, face_r, p, v)
     resampled = faces._resample(colour.copy(), v)
+    out = np.empty((32, 64, 64, 3), np.uint8)
     work = {
         "parameters": lambda: (faces.identity_params(ids[:32]),
                                faces.variation_params(ids[:32], ids[:32] % 20)),
         "rasterise": lambda: faces._rasterise(p, v),
         "colour": lambda: faces._colour(lab, face_r, p, v),
         "resample": lambda: faces._resample(colour, v),
-        "uint8 layout": lambda: faces._finish(resampled.copy()),
+        "uint8 layout": lambda: faces._finish(resampled.copy(), out),
     }
     for name, fn in work.items():
         times = []

@@ -107,7 +107,141 @@ def tune_process_for_rendering():
 
 
 def _paint(label_map, mask, index):
-    np.maximum(label_map, mask.view(np.int8) * np.int8(index), out=label_map)
+    # Regions are painted in increasing index order, so "later wins" is a masked copy
+    # (the label map equals max over the regions that cover a pixel).
+    np.copyto(label_map, np.int8(index), where=mask)
+
+
+class _Frame:
+    """Face-frame coordinates (u right, w down) of grid pixels: each image's inverse pose.
+
+    `coordinates()` covers the whole grid; `paint_window` evaluates a feature only on a
+    per-image rectangle of pixels that holds everything the feature can paint.
+    """
+
+    def __init__(self, grid, pose, col):
+        centre, cos, sin, scale = pose
+        self.grid = grid
+        self.cx, self.cy = col(centre[:, 0]), col(centre[:, 1])
+        inv = col(1 / scale)
+        self.cs, self.sn = col(cos) * inv, col(sin) * inv
+        self._pose64 = [np.asarray(a, np.float64) for a in (centre, cos, sin, scale)]
+        self._whole = None
+
+    def coordinates(self, ys=None, xs=None):
+        """(u, w) float32 at pixel rows `ys` [N, h] × columns `xs` [N, w], or the grid."""
+        if ys is None and self._whole is not None:
+            return self._whole
+        g = self.grid
+        dx = (g[None, None, :] if xs is None else g[xs][:, None, :]) - self.cx
+        dy = (g[None, :, None] if ys is None else g[ys][:, :, None]) - self.cy
+        uw = self.cs * dx + self.sn * dy, self.cs * dy - self.sn * dx
+        if ys is None:
+            self._whole = uw
+        return uw
+
+    def windows(self, boxes):
+        """Per box: pixel rows [N, h] and columns [N, w] covering it, or (None, None).
+
+        Each box is (u_lo, u_hi, w_lo, w_hi) per image. Its image is a rotated rectangle;
+        the bounding pixels plus one pixel of margin (float32 rounding is ~1e-7 of a
+        pixel) form each image's window, padded to the chunk's largest window and moved
+        inside the grid. (None, None) means the whole grid: the box is not finite, or
+        the windows would cover most of it.
+        """
+        centre, cos, sin, scale = self._pose64
+        u_lo, u_hi, w_lo, w_hi = np.asarray(boxes, np.float64).transpose(1, 0, 2)  # [B, N]
+        uc, hu, wc, hw = (u_lo + u_hi) / 2, (u_hi - u_lo) / 2, (w_lo + w_hi) / 2, (w_hi - w_lo) / 2
+        k, ac, as_ = np.abs(scale), np.abs(cos), np.abs(sin)
+        r = self.grid.shape[0]
+        # Pixel i sits at (i + 0.5) / r.
+        ranges = []
+        for mid, half in (
+            (centre[:, 1] + scale * (sin * uc + cos * wc), k * (as_ * hu + ac * hw)),
+            (centre[:, 0] + scale * (cos * uc - sin * wc), k * (ac * hu + as_ * hw)),
+        ):
+            lo = np.floor((mid - half) * r - 0.5) - 1
+            size = np.minimum(np.max(np.ceil((mid + half) * r - 0.5) + 2 - lo, axis=1), r)
+            ranges.append((lo, size))
+        area = ranges[0][1] * ranges[1][1]
+        out = []
+        for b in range(len(boxes)):
+            if not (
+                np.all(np.isfinite(ranges[0][0][b] + ranges[1][0][b])) and area[b] <= 0.6 * r * r
+            ):
+                out.append((None, None))
+                continue
+            out.append(
+                tuple(
+                    np.clip(lo[b], 0, r - size[b]).astype(np.intp)[:, None]
+                    + np.arange(int(size[b]), dtype=np.intp)
+                    for lo, size in ranges
+                )
+            )
+        return out
+
+    def paint_window(self, label_map, window, paint, *args):
+        """Runs `paint(labels, u, w, *args)` on each image's `window` (see `windows`)."""
+        ys, xs = window
+        if ys is None:
+            paint(label_map, *self.coordinates(), *args)
+            return
+        n, r = label_map.shape[:2]
+        flat = (np.arange(n, dtype=np.intp) * (r * r))[:, None, None] + (
+            ys[:, :, None] * r + xs[:, None, :]
+        )
+        labels = np.take(label_map, flat, mode="clip")
+        paint(labels, *self.coordinates(ys, xs), *args)
+        np.put(label_map, flat, labels, mode="clip")
+
+
+# Face-frame boxes (u_lo, u_hi, w_lo, w_hi) per image that hold every pixel a feature can
+# paint; each bound is read off the feature's inequalities in `SyntheticFaces._paint_*`.
+def _squeeze(v):
+    return np.abs(1 - 0.18 * np.abs(v["yaw"].astype(np.float64)))
+
+
+def _nose_box(p, v):
+    yaw = v["yaw"].astype(np.float64)
+    ey, ny = p["eye_y"].astype(np.float64), p["nose_y"].astype(np.float64)
+    half = 1.0325 * p["nose_w"]  # |un| < nw·(0.35 + 0.65·1.05) and nostrils' 0.85·nw
+    span = 1.05 * (ny - ey - 0.02)  # 0 < tt < 1.05
+    top, bottom = ey + 0.02 + np.minimum(span, 0), ey + 0.02 + np.maximum(span, 0)
+    return (
+        0.085 * yaw - half,
+        0.085 * yaw + half,
+        np.minimum(top, ny - 0.011),
+        np.maximum(bottom, ny + 0.011),
+    )
+
+
+def _mouth_box(p, v):
+    yaw, smile = v["yaw"].astype(np.float64), v["smile"].astype(np.float64)
+    half = p["mouth_w"] * (1 + 0.15 * np.maximum(smile, 0)) * _squeeze(v)  # ua < mwidth
+    open_ = v["mouth_open"].astype(np.float64)
+    # The smile curve moves the lips' centre by at most 0.02·|smile|·0.7.
+    height = 0.014 * np.abs(smile) + np.maximum(p["mouth_th"] + 0.03 * open_, 0.028 * open_ + 1e-4)
+    y = p["mouth_y"].astype(np.float64)
+    return 0.05 * yaw - half, 0.05 * yaw + half, y - height, y + height
+
+
+def _eyes_box(p, v):
+    yaw = v["yaw"].astype(np.float64)
+    ex, ew, ey = (p[k].astype(np.float64) for k in ("eye_x", "eye_w", "eye_y"))
+    bw = ew * p["brow_len"]
+    # ua < ex + ew (sclera), ex + bw (brow), ex + 1.45·√1.35·ew (rims; the bridge is nearer).
+    half = (ex + np.maximum(np.maximum(ew, bw), 1.6848 * ew)) * _squeeze(v)
+    eh = ew * p["eye_h"] * (1 - v["blink"])
+    # |dw| < eh (sclera), 1.05·√1.35·ew (rims), 0.017 (bridge).
+    reach = np.maximum(np.maximum(eh, 1.2200 * ew), 0.017)
+    by = ey - p["brow_gap"] - v["brow_raise"]
+    brow = p["brow_th"] + np.abs(p["brow_tilt"]) * 0.25 * bw  # |bc| < brow_th, |de| < bw
+    return (
+        0.05 * yaw - half,
+        0.05 * yaw + half,
+        np.minimum(ey - reach, by - brow),
+        np.maximum(ey + reach, by + brow),
+    )
 
 
 _HAIR_COLOURS = np.array(
@@ -376,15 +510,20 @@ class SyntheticFaces:
             tune_process_for_rendering()
         p = self.identity_params(ids)
         v = self.variation_params(ids, var)
+        # Images are rendered in the order of their blur level, so that each chunk's
+        # resampling runs over contiguous blocks. Chunks keep the float working set in
+        # cache. Every image's pixels depend only on its own parameters.
+        order = np.argsort(self._blur_level(v), kind="stable")
         img = np.empty((n, s, s, 3), np.uint8)
-        # Chunks keep the float working set in cache.
         for start in range(0, n, _CHUNK):
-            sl = slice(start, start + _CHUNK)
-            pc = {k: a[sl] for k, a in p.items()}
-            vc = {k: a[sl] for k, a in v.items()}
+            rows = order[start : start + _CHUNK]
+            pc = {k: a[rows] for k, a in p.items()}
+            vc = {k: a[rows] for k, a in v.items()}
             label_map, face_r = self._rasterise(pc, vc)
             chunk = self._resample(self._colour(label_map, face_r, pc, vc), vc)
-            img[sl] = self._finish(chunk)
+            self._finish(chunk, out=img[start : start + _CHUNK])
+        if np.any(order[1:] < order[:-1]):
+            img[order] = img.copy()
         centre, cos, sin, scale = self._pose(v)
         local = self._landmarks_local(p, v)
         rot_x = cos[:, None] * local[..., 0] - sin[:, None] * local[..., 1]
@@ -399,24 +538,20 @@ class SyntheticFaces:
         return img, (pts * s).astype(np.float32)
 
     def _rasterise(self, p, v):
-        """Label map int8 [N, R, R] of face regions, plus the face's elliptic radius²."""
+        """Label map int8 [N, R, R] of face regions, plus the face's elliptic radius².
+
+        Regions that cover the head (clothes, neck, hair, ears, skin, beard) are evaluated
+        on the whole grid. The small features (nose, mouth, eyes with brows and glasses)
+        are evaluated only in a per-image window around them (`_feature_windows`): the
+        same float32 operations on the same pixels, so the label map is the one a
+        whole-grid evaluation gives (tests/data/test_synthetic.py checks it against a
+        whole-grid reference), at about a fifth of those features' cost.
+        """
         n = v["roll"].shape[0]
-        g = self._grid
         col = lambda a: a.reshape(n, 1, 1).astype(np.float32)
-        centre, cos, sin, scale = self._pose(v)
-        dx = g[None, None, :] - col(centre[:, 0])
-        dy = g[None, :, None] - col(centre[:, 1])
-        inv = col(1 / scale)
-        cs, sn = col(cos) * inv, col(sin) * inv
-        # Face-frame coordinates: inverse similarity transform of every pixel.
-        u = cs * dx + sn * dy
-        w = cs * dy - sn * dx
+        frame = _Frame(self._grid, self._pose(v), col)
+        u, w = frame.coordinates()
         yaw = col(v["yaw"])
-        squeeze = 1 - 0.18 * np.abs(yaw)
-        # Features slide and compress towards the turned-away side (a yaw proxy); the
-        # outline moves less, the protruding nose more.
-        uf = (u - 0.05 * yaw) / squeeze
-        ua = np.abs(uf)
         uo = u - 0.015 * yaw
 
         lab = np.zeros((n, self.render_size, self.render_size), np.int8)
@@ -425,7 +560,8 @@ class SyntheticFaces:
         # Clothes and neck first, everything else paints over them.
         shoulders = w > 0.28 + 0.9 * uo * uo
         _paint(lab, shoulders, _CLOTHES)
-        _paint(lab, (np.abs(uo) < 0.55 * fw) & (w > 0.1), _NECK)
+        abs_uo = np.abs(uo)
+        _paint(lab, (abs_uo < 0.55 * fw) & (w > 0.1), _NECK)
 
         # Hair behind the head (volume above, optional long hair down the sides).
         vol = col(p["hair_volume"])
@@ -433,17 +569,18 @@ class SyntheticFaces:
         hr_h = top + 0.02 + vol
         back = (uo / hr_w) ** 2 + ((w + 0.02) / hr_h) ** 2 < 1
         long_ = col(p["hair_long"])
-        back |= (np.abs(uo) < fw + 0.04 + 0.5 * vol) & (w > -0.05) & (w < long_)
+        back |= (abs_uo < fw + 0.04 + 0.5 * vol) & (w > -0.05) & (w < long_)
         back &= (w < 0) | (long_ > 0)
         _paint(lab, back, _HAIR_BACK)
 
         # Ears.
         ear = col(p["ear"])
-        _paint(lab, ((np.abs(uo) - fw) / ear) ** 2 + ((w + 0.06) / (1.6 * ear)) ** 2 < 1, _EAR)
+        _paint(lab, ((abs_uo - fw) / ear) ** 2 + ((w + 0.06) / (1.6 * ear)) ** 2 < 1, _EAR)
 
         # Face: an upper half-ellipse and a tapered jaw.
+        # Above the jaw (w <= 0) wn is 0, so the taper below is exactly fw there.
         wn = np.clip(w / jh, 0, 1)
-        half_w = np.where(w > 0, fw * (1 - col(p["jaw_taper"]) * wn * wn), fw)
+        half_w = fw * (1 - col(p["jaw_taper"]) * wn * wn)
         half_h = np.where(w > 0, jh, top)
         face_r = (uo / half_w) ** 2 + (w / half_h) ** 2
         face = face_r < 1
@@ -458,7 +595,25 @@ class SyntheticFaces:
         beard = face & (w > col(p["nose_y"]) + 0.045) & (col(p["beard"]) > 0)
         _paint(lab, beard, _BEARD)
 
-        # Nose: a soft triangle from between the eyes to the tip, then nostrils.
+        # The features, in painting order, each in its window.
+        paints = (self._paint_nose, self._paint_mouth, self._paint_eyes)
+        windows = frame.windows([_nose_box(p, v), _mouth_box(p, v), _eyes_box(p, v)])
+        for paint, window in zip(paints, windows, strict=True):
+            frame.paint_window(lab, window, paint, p, v, col)
+
+        # Occluder: an axis-aligned patch in image coordinates.
+        g = self._grid
+        ox, oy = col(v["occ_x"]), col(v["occ_y"])
+        occ = (np.abs(g[None, None, :] - ox) < col(v["occ_w"])) & (
+            np.abs(g[None, :, None] - oy) < col(v["occ_h"])
+        )
+        _paint(lab, occ, _OCCLUDER)
+        return lab, face_r
+
+    @staticmethod
+    def _paint_nose(lab, u, w, p, v, col):
+        """Nose: a soft triangle from between the eyes to the tip, then nostrils."""
+        yaw = col(v["yaw"])
         un = u - 0.085 * yaw
         ey, ny, nw = col(p["eye_y"]), col(p["nose_y"]), col(p["nose_w"])
         tt = (w - ey - 0.02) / (ny - ey - 0.02)
@@ -467,7 +622,11 @@ class SyntheticFaces:
         nostrils = ((np.abs(un) - 0.55 * nw) / (0.3 * nw)) ** 2 + ((w - ny) / 0.011) ** 2 < 1
         _paint(lab, nostrils, _NOSTRIL)
 
-        # Mouth: lips on a smile curve; an open mouth shows a dark interior.
+    @staticmethod
+    def _paint_mouth(lab, u, w, p, v, col):
+        """Mouth: lips on a smile curve; an open mouth shows a dark interior."""
+        yaw = col(v["yaw"])
+        ua = np.abs((u - 0.05 * yaw) / (1 - 0.18 * np.abs(yaw)))
         mw, mt = col(p["mouth_w"]), col(p["mouth_th"])
         smile, open_ = col(v["smile"]), col(v["mouth_open"])
         mwidth = mw * (1 + 0.15 * np.maximum(smile, 0))
@@ -477,8 +636,14 @@ class SyntheticFaces:
         inner = (ua / (0.8 * mwidth)) ** 2 + ((w - cy) / (0.028 * open_ + 1e-4)) ** 2 < 1
         _paint(lab, inner & (open_ > 0.05), _MOUTH)
 
-        # Eyes: sclera ellipse, iris and pupil; a blink flattens the eye.
-        ex, ew = col(p["eye_x"]), col(p["eye_w"])
+    @staticmethod
+    def _paint_eyes(lab, u, w, p, v, col):
+        """Eyes (sclera, iris, pupil; a blink flattens them), brows and glasses."""
+        yaw = col(v["yaw"])
+        # Features slide and compress towards the turned-away side (a yaw proxy).
+        uf = (u - 0.05 * yaw) / (1 - 0.18 * np.abs(yaw))
+        ua = np.abs(uf)
+        ex, ew, ey = col(p["eye_x"]), col(p["eye_w"]), col(p["eye_y"])
         eh = ew * col(p["eye_h"]) * (1 - col(v["blink"]))
         de = ua - ex
         dw = w - ey
@@ -502,14 +667,6 @@ class SyntheticFaces:
         frame = gl & (rim > 1) & (rim < 1.35)
         frame |= gl & (ua < ex - 1.3 * ew) & (np.abs(dw + 0.01) < 0.007)
         _paint(lab, frame, _FRAME)
-
-        # Occluder: an axis-aligned patch in image coordinates.
-        ox, oy = col(v["occ_x"]), col(v["occ_y"])
-        occ = (np.abs(g[None, None, :] - ox) < col(v["occ_w"])) & (
-            np.abs(g[None, :, None] - oy) < col(v["occ_h"])
-        )
-        _paint(lab, occ, _OCCLUDER)
-        return lab, face_r
 
     def _colour(self, lab, face_r, p, v):
         """Palette lookup, background, shading and exposure: float32 [N, R(y), 3, R(x)]."""
@@ -581,20 +738,26 @@ class SyntheticFaces:
         """
         n, r, s = img.shape[0], self.render_size, self.image_size
         out = np.empty((n, s, 3, s), np.float32)
-        level = np.minimum(np.rint(v["blur"] / self._blur_step).astype(np.int64), _BLUR_LEVELS - 1)
-        for lv in np.unique(level):
-            idx = np.nonzero(level == lv)[0]
-            k = self._kernels[lv]  # [R, S]
-            sub = img if idx.shape[0] == n else img[idx]
-            m = idx.shape[0]
-            xs = (sub.reshape(m * r * 3, r) @ k).reshape(m, r, 3 * s)  # [m, y, C·Sx]
-            out[idx] = np.matmul(k.T[None], xs).reshape(m, s, 3, s)
+        level = self._blur_level(v)
+        # One pair of products per run of images with the same level (`render` sorts
+        # the images by level).
+        starts = [0, *(np.flatnonzero(np.diff(level)) + 1)]
+        for a, b in zip(starts, [*starts[1:], n], strict=True):
+            k, m = self._kernels[level[a]], b - a  # k: [R, S]
+            xs = (img[a:b].reshape(m * r * 3, r) @ k).reshape(m, r, 3 * s)  # [m, y, C·Sx]
+            np.matmul(k.T[None], xs, out=out[a:b].reshape(m, s, 3 * s))
         return out
 
-    def _finish(self, img):
-        """Clipping and the uint8 [N, S(y), S(x), C] layout."""
+    def _blur_level(self, v):
+        return np.minimum(np.rint(v["blur"] / self._blur_step).astype(np.int64), _BLUR_LEVELS - 1)
+
+    def _finish(self, img, out):
+        """Clipping and the uint8 [N, S(y), S(x), C] layout, written into `out`."""
         np.clip(img, 0, 255, out=img)
-        return np.ascontiguousarray(img.astype(np.uint8).transpose(0, 1, 3, 2))
+        img = img.astype(np.uint8)
+        # Three channel copies: a third of the time of one 4-D transposing copy.
+        for c in range(3):
+            out[..., c] = img[:, :, c, :]
 
 
 def heldout_images(num_identities, images_per_identity, image_size=112, seed=0, nuisance=1.0):
