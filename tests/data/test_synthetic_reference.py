@@ -4,8 +4,8 @@
 each, renders images in the order of their blur level and resamples contiguous runs, and
 writes the uint8 layout channel by channel. None of this may move a pixel: the training
 data, and with it every figure in BENCHMARKS.md, stays what it was. The reference below is
-the renderer before those changes, written out: every region on the whole grid, painted
-with max(), resampling level by level through gathers, one transposing copy.
+the renderer before those changes, written out: every region on the whole grid,
+resampling level by level through gathers, one transposing copy.
 """
 
 import numpy as np
