@@ -145,10 +145,10 @@ class _Frame:
         """Per box: pixel rows [N, h] and columns [N, w] covering it, or (None, None).
 
         Each box is (u_lo, u_hi, w_lo, w_hi) per image. Its image is a rotated rectangle;
-        the bounding pixels plus one pixel of margin (float32 rounding is ~1e-7 of a
-        pixel) form each image's window, padded to the chunk's largest window and moved
-        inside the grid. (None, None) means the whole grid: the box is not finite, or
-        the windows would cover most of it.
+        the bounding pixels plus one pixel of margin (float32 rounding moves an edge by
+        ~1e-5 pixel) form each image's window, padded to the chunk's largest window and
+        moved inside the grid. (None, None) means the whole grid: the box is not finite,
+        or the windows would cover most of it.
         """
         centre, cos, sin, scale = self._pose64
         u_lo, u_hi, w_lo, w_hi = np.asarray(boxes, np.float64).transpose(1, 0, 2)  # [B, N]
