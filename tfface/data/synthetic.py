@@ -196,6 +196,12 @@ class _Frame:
         np.put(label_map, flat, labels, mode="clip")
 
 
+def _feature_u(u, yaw):
+    # Eyes and mouth slide and compress towards the turned-away side (a yaw proxy); the
+    # outline moves less (`uo`), the protruding nose more (`un`). `_squeeze` bounds it.
+    return (u - 0.05 * yaw) / (1 - 0.18 * np.abs(yaw))
+
+
 # Face-frame boxes (u_lo, u_hi, w_lo, w_hi) per image that hold every pixel a feature can
 # paint; each bound is read off the feature's inequalities in `SyntheticFaces._paint_*`.
 def _squeeze(v):
@@ -543,10 +549,10 @@ class SyntheticFaces:
 
         Regions that cover the head (clothes, neck, hair, ears, skin, beard) are evaluated
         on the whole grid. The small features (nose, mouth, eyes with brows and glasses)
-        are evaluated only in a per-image window around them (`_feature_windows`): the
+        are evaluated only in a per-image window around them (`_Frame.windows`): the
         same float32 operations on the same pixels, so the label map is the one a
-        whole-grid evaluation gives (tests/data/test_synthetic.py checks it against a
-        whole-grid reference), at about a fifth of those features' cost.
+        whole-grid evaluation gives (tests/data/test_synthetic_reference.py checks it
+        against a whole-grid reference), at about a fifth of those features' cost.
         """
         n = v["roll"].shape[0]
         col = lambda a: a.reshape(n, 1, 1).astype(np.float32)
@@ -626,8 +632,7 @@ class SyntheticFaces:
     @staticmethod
     def _paint_mouth(lab, u, w, p, v, col):
         """Mouth: lips on a smile curve; an open mouth shows a dark interior."""
-        yaw = col(v["yaw"])
-        ua = np.abs((u - 0.05 * yaw) / (1 - 0.18 * np.abs(yaw)))
+        ua = np.abs(_feature_u(u, col(v["yaw"])))
         mw, mt = col(p["mouth_w"]), col(p["mouth_th"])
         smile, open_ = col(v["smile"]), col(v["mouth_open"])
         mwidth = mw * (1 + 0.15 * np.maximum(smile, 0))
@@ -640,9 +645,7 @@ class SyntheticFaces:
     @staticmethod
     def _paint_eyes(lab, u, w, p, v, col):
         """Eyes (sclera, iris, pupil; a blink flattens them), brows and glasses."""
-        yaw = col(v["yaw"])
-        # Features slide and compress towards the turned-away side (a yaw proxy).
-        uf = (u - 0.05 * yaw) / (1 - 0.18 * np.abs(yaw))
+        uf = _feature_u(u, col(v["yaw"]))
         ua = np.abs(uf)
         ex, ew, ey = col(p["eye_x"]), col(p["eye_w"]), col(p["eye_y"])
         eh = ew * col(p["eye_h"]) * (1 - col(v["blink"]))
