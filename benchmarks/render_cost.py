@@ -31,9 +31,9 @@ import numpy as np
 import tfface.data.synthetic as S
 setting, batches = sys.argv[1], int(sys.argv[2])
 if setting == "untuned":
-    S._tuned.append("skipped by benchmarks/render_cost.py")
+    S.disable_process_tuning()
 elif setting == "blas1":
-    S._tuned.append("skipped by benchmarks/render_cost.py")
+    S.disable_process_tuning()
     threadpoolctl.threadpool_limits(limits=1, user_api="blas")
 faces = S.SyntheticFaces(image_size=64, seed=0)
 ids = np.arange(128) * 13

@@ -67,6 +67,64 @@ def test_render_runs_blas_on_one_thread_and_keeps_its_memory_mapped():
         assert float(faults) < 500, faults
 
 
+def _record_process_settings(monkeypatch):
+    """An undecided process whose settings changes are recorded instead of made."""
+    import types
+
+    from tfface.data.synthetic import process_tuning
+
+    calls = []
+
+    def mallopt(param, value):
+        calls.append(("mallopt", param, value))
+        return 1
+
+    monkeypatch.setattr(process_tuning, "_state", None)
+    monkeypatch.setattr(
+        process_tuning,
+        "threadpoolctl",
+        types.SimpleNamespace(threadpool_limits=lambda **kw: calls.append(("blas", kw))),
+    )
+    libc = types.SimpleNamespace(mallopt=mallopt)
+    monkeypatch.setattr(process_tuning, "ctypes", types.SimpleNamespace(CDLL=lambda name: libc))
+    monkeypatch.setattr(
+        process_tuning, "platform", types.SimpleNamespace(libc_ver=lambda: ("glibc", "2.39"))
+    )
+    return calls
+
+
+def test_first_render_applies_the_process_settings_once(monkeypatch):
+    from tfface.data.synthetic import disable_process_tuning
+
+    calls = _record_process_settings(monkeypatch)
+    faces = SyntheticFaces(image_size=32, seed=0)
+    faces.render([], [])
+    assert calls == []  # only a render of at least one image
+    faces.render([0], [0])
+    assert calls == [
+        ("blas", {"limits": 1, "user_api": "blas"}),
+        ("mallopt", -1, 256 << 20),  # M_TRIM_THRESHOLD
+        ("mallopt", -3, 32 << 20),  # M_MMAP_THRESHOLD
+    ]
+    faces.render([1, 2], [0, 0])
+    assert len(calls) == 3
+    # Too late to opt out: the settings are not undone, so saying so is an error.
+    with pytest.raises(RuntimeError, match="before the first synthetic render"):
+        disable_process_tuning()
+
+
+def test_disable_process_tuning_before_the_first_render_keeps_the_settings(monkeypatch):
+    from tfface.data.synthetic import disable_process_tuning
+    from tfface.data.synthetic import tune_process_for_rendering
+
+    calls = _record_process_settings(monkeypatch)
+    disable_process_tuning()
+    SyntheticFaces(image_size=32, seed=0).render([0, 1], [0, 0])
+    tune_process_for_rendering()
+    disable_process_tuning()  # again: a no-op
+    assert calls == []
+
+
 def test_deterministic_per_seed_and_random_access():
     faces = SyntheticFaces(image_size=64, seed=3)
     ids, var = np.array([5, 9, 5, 2]), np.array([0, 1, 7, 3])

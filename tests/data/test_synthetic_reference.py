@@ -11,9 +11,9 @@ resampling level by level through gathers, one transposing copy.
 import numpy as np
 import pytest
 
-from tfface.data import synthetic as S
 from tfface.data.synthetic import HELDOUT_ID_OFFSET
 from tfface.data.synthetic import SyntheticFaces
+from tfface.data.synthetic import renderer as S
 
 
 def paint(label_map, mask, index):

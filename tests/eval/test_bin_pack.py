@@ -147,13 +147,33 @@ def test_evaluate_bin_flip_and_pixels(tmp_path):
 
 def test_evaluate_bin_resizes(tmp_path):
     images, issame = _pack_images(num_pairs=20, size=12)
+    # Pair 0 (a matched pair) shows a known image: red rises 20 per column, green 20 per
+    # row, blue is constant.
+    ramp = np.arange(12) * 20
+    known = np.stack(np.broadcast_arrays(ramp[None, :], ramp[:, None], 77), -1).astype(np.uint8)
+    images[0] = images[1] = known
     path = tmp_path / "p.bin"
     bin_pack.write_bin(path, [_png(x) for x in images], issame)
     shapes = set()
+    seen = []
 
     def embed_fn(x):
         shapes.add(x.shape[1:])
+        seen.append(x)
         return x.reshape(x.shape[0], -1) - 127.5
 
     bin_pack.evaluate_bin(embed_fn, path, image_size=6, flip=False, progress=None)
     assert shapes == {(6, 6, 3)}
+    seen = np.concatenate(seen)
+    assert seen.shape == (40, 6, 6, 3)
+    # Halving a linear ramp: output pixel k sits between input pixels 2k and 2k+1, so any
+    # linear interpolation gives 40k + 10 away from the border (nearest: 40k or 40k + 20).
+    # At the border PIL's filter weighs only the pixels inside the image.
+    inner = 40 * np.arange(1, 5) + 10
+    np.testing.assert_array_equal(seen[0][:, 1:5, 0], np.broadcast_to(inner, (6, 4)))
+    np.testing.assert_array_equal(seen[0][1:5, :, 1], np.broadcast_to(inner[:, None], (4, 6)))
+    np.testing.assert_array_equal(seen[0][..., 2], 77)
+    # Every image, in pack order: PIL's bilinear resize of the stored pixels, unnormalised.
+    for x, image in zip(seen, images, strict=True):
+        expected = np.asarray(Image.fromarray(image).resize((6, 6), Image.BILINEAR))
+        np.testing.assert_array_equal(x, expected)

@@ -67,11 +67,37 @@ def test_sixteen_bit_and_float_images():
     np.testing.assert_array_equal(load_image(np.full((4, 4, 3), 128.0))[0, 0], [128] * 3)
 
 
-def test_exif_orientation_is_applied(astronaut):
+# EXIF orientation (tag 0x0112): where the stored row 0 and column 0 are shown, as the
+# pixels a viewer displays. np.rot90 turns counter-clockwise for k > 0.
+_DISPLAYED = {
+    1: lambda a: a,  # row 0 top, column 0 left
+    2: lambda a: a[:, ::-1],  # row 0 top, column 0 right: mirrored left-right
+    3: lambda a: a[::-1, ::-1],  # row 0 bottom, column 0 right: turned 180°
+    4: lambda a: a[::-1],  # row 0 bottom, column 0 left: mirrored top-bottom
+    5: lambda a: a.transpose(1, 0, 2),  # row 0 left, column 0 top: transposed
+    6: lambda a: np.rot90(a, -1),  # row 0 right, column 0 top: turned 90° clockwise
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),  # row 0 right, column 0 bottom
+    8: lambda a: np.rot90(a, 1),  # row 0 left, column 0 bottom: turned 90° anticlockwise
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(_DISPLAYED))
+def test_exif_orientation_is_applied(astronaut, orientation):
     exif = Image.Exif()
-    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    exif[0x0112] = orientation
+    turned = orientation >= 5  # rows and columns swap
+    # PNG keeps every pixel: a 5×7 pattern with no symmetry comes out exactly transformed.
+    pattern = np.random.default_rng(orientation).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    out = load_image(_encode(Image.fromarray(pattern), "PNG", exif=exif))
+    assert out.shape == ((7, 5, 3) if turned else (5, 7, 3))
+    np.testing.assert_array_equal(out, _DISPLAYED[orientation](pattern))
+    # A camera JPEG: its stored pixels (decoded with the tag ignored), turned the same way.
     data = _encode(Image.fromarray(astronaut[:, :300]), "JPEG", exif=exif, quality=95)
-    assert load_image(data).shape == (300, 512, 3)
+    with Image.open(io.BytesIO(data)) as im:
+        stored = np.asarray(im.convert("RGB"))
+    out = load_image(data)
+    assert out.shape == ((300, 512, 3) if turned else (512, 300, 3))
+    np.testing.assert_array_equal(out, _DISPLAYED[orientation](stored))
 
 
 @pytest.mark.parametrize(

@@ -196,15 +196,6 @@ class EncodedSource(Source):
 
     # --- Python-side helpers (convert, inspect) -----------------------------------------
 
-    def iter_encoded(self, chunk=READ_CHUNK):
-        """Yields (encoded bytes, label, identity name) in example order."""
-        for start in range(0, self.num_examples, chunk):
-            stop = min(start + chunk, self.num_examples)
-            for data, label in zip(
-                self.read_encoded(self.rows[start:stop]), self.labels[start:stop], strict=True
-            ):
-                yield data, int(label), self.identities[label]
-
     def validate_decode(self, progress=None):
         """Decodes every image with TensorFlow; bad ones are skipped (or raise) and removed.
 

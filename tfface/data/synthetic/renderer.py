@@ -1,48 +1,27 @@
-"""Procedural, identity-labelled synthetic faces: the default training data of tfface.
+"""The synthetic face renderer: parameters in, uint8 images and five landmarks out.
 
-Nothing has to be downloaded to train or evaluate: every identity is a point in a
-continuous parameter space (face shape, jaw, skin tone, eye spacing/size/colour, brows,
-nose, mouth, hair colour and style, ears, glasses, beard), drawn from a counter-based hash
-of `(seed, identity_id)`. Every image of an identity draws its own nuisance parameters from
-`(seed, identity_id, variation_seed)`: pose (roll, yaw-like squeeze and shift of the
-features, scale, shift), expression (mouth open, smile, brow raise, blink), lighting
-(directional gradient, brightness, contrast, colour cast), background (two colours, a
-gradient and a texture), clothes, occlusion (a random patch), blur and sensor noise. Any
-image is therefore reproducible on its own (random access), and a batch is rendered at once
-with vectorised NumPy over [N, H, W] grids.
+`SyntheticFaces.render` draws each image's parameters (`parameters.py`), rasterises a
+label map of 18 face regions on a coarse grid in face-frame coordinates (the inverse pose
+of each pixel), colours it (palette, background, shading, exposure, sensor noise),
+resamples it to the output size with the image's blur folded into a Gaussian kernel, and
+writes the uint8 [N, S, S, 3] layout. Work runs in chunks of 32 images with vectorised
+NumPy over [N, H, W] grids.
 
-Splits. Training identities are ids `0 … num_identities-1`. Held-out identities are ids
-`HELDOUT_ID_OFFSET + i` (10**6 + i) rendered with the same seed: their parameters come from
-the same distribution but never coincide with a training id, so verification pairs built
-from them measure generalisation to unseen people.
-
-Landmarks. `render` also returns the 5 landmarks (left eye, right eye, nose tip, left mouth
-corner, right mouth corner; "left" is the image left) in output pixels. At zero pose they
-sit on the ArcFace 112×112 template scaled to the image size, moved only by the identity's
-own proportions.
+Process settings. The first render of at least one image in a process limits NumPy's BLAS
+to one thread and sets glibc's malloc thresholds, for the whole process
+(`process_tuning.py`; `disable_process_tuning()` before the first render keeps them off).
 """
 
-import ctypes
-import logging
-import platform
-import threading
-
 import numpy as np
-import tensorflow as tf
-import threadpoolctl
 
-from tfface.data.source import Source
-
-logger = logging.getLogger(__name__)
-
-HELDOUT_ID_OFFSET = 10**6
+from tfface.data.synthetic import parameters
+from tfface.data.synthetic.parameters import NOISE_BANK
+from tfface.data.synthetic.process_tuning import tune_process_for_rendering
 
 # Face-frame origin in normalised image coordinates: the template points are expressed
 # relative to it, so pose (roll, scale, shift) is a similarity transform about this point.
 _ORIGIN = np.array([0.5, 0.6], dtype=np.float32)
 
-_U64 = np.uint64
-_MASK53 = float(2**-53)
 
 # Region indices of the label map, in painting order: a region painted later has a larger
 # index, so painting is `max(label, mask·index)`, far cheaper than masked assignment.
@@ -68,42 +47,10 @@ _MASK53 = float(2**-53)
 ) = range(18)
 _NUM_REGIONS = 18
 
-
-_tune_lock = threading.Lock()
-_tuned = []
-# glibc mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-def tune_process_for_rendering():
-    """Process settings the renderer needs to be cheap; applied once, by the first render.
-
-    Both are measured on the default run's batches (128 images at 64 px, 2 cores,
-    `benchmarks/render_cost.py`, BUILD_NOTES.md "Input overlap"):
-
-    - NumPy's BLAS runs on one thread. The resampling GEMMs are small ([m·R·3, R] × [R, S]):
-      a second OpenBLAS thread barely speeds them up, but its worker spins after every
-      call and takes a core from the training step (96–130 CPU-ms per batch with 2
-      threads, 50–57 with one, 48–55 ms wall either way). The limit stays: switching back
-      to 2 threads after each render wakes the workers, which spin again.
-    - glibc keeps freed memory mapped (trim threshold 256 MiB, mmap threshold 32 MiB). A
-      render allocates and frees ~10 MB of temporaries per 32 images; glibc's adaptive
-      thresholds returned them to the OS after each chunk and the next chunk faulted them
-      back in: ~9,000–10,000 minor page faults per batch, about half the render's CPU.
-
-    TensorFlow's own thread pools and allocator are not affected. Logged once.
-    """
-    with _tune_lock:
-        if _tuned:
-            return
-        threadpoolctl.threadpool_limits(limits=1, user_api="blas")
-        done = ["NumPy's BLAS limited to 1 thread"]
-        mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
-        if mallopt is not None and platform.libc_ver()[0] == "glibc":
-            if mallopt(_M_TRIM_THRESHOLD, 256 << 20) and mallopt(_M_MMAP_THRESHOLD, 32 << 20):
-                done.append("glibc trim/mmap thresholds 256/32 MiB")
-        _tuned.append(done)
-        logger.info("tfface.data.synthetic renderer: %s.", ", ".join(done))
+# Images rasterised and resampled together: the float working set of a chunk stays in cache.
+_CHUNK = 32
+# Blur levels, each with its own resampling kernel.
+_BLUR_LEVELS = 5
 
 
 def _paint(label_map, mask, index):
@@ -251,78 +198,6 @@ def _eyes_box(p, v):
     )
 
 
-_HAIR_COLOURS = np.array(
-    [
-        [0.07, 0.06, 0.06],  # black
-        [0.22, 0.13, 0.07],  # dark brown
-        [0.45, 0.30, 0.16],  # brown
-        [0.86, 0.72, 0.45],  # blond
-        [0.62, 0.27, 0.10],  # red
-        [0.70, 0.70, 0.70],  # grey
-    ],
-    dtype=np.float32,
-)
-_EYE_COLOURS = np.array(
-    [
-        [0.30, 0.17, 0.08],  # brown
-        [0.25, 0.45, 0.80],  # blue
-        [0.30, 0.55, 0.28],  # green
-        [0.50, 0.55, 0.60],  # grey
-        [0.55, 0.42, 0.18],  # hazel
-    ],
-    dtype=np.float32,
-)
-_SKIN_DARK = np.array([0.33, 0.20, 0.13], dtype=np.float32)
-_SKIN_LIGHT = np.array([0.97, 0.82, 0.71], dtype=np.float32)
-
-# Identity parameter columns (uniform draws in [0, 1), mapped to ranges in `_identity`).
-_NUM_IDENTITY_PARAMS = 40
-# Variation parameter columns.
-_NUM_VARIATION_PARAMS = 48
-_CHUNK = 32
-_NOISE_BANK = 8
-_BLUR_LEVELS = 5
-
-
-def _splitmix64(z):
-    z = z + _U64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
-    return z ^ (z >> _U64(31))
-
-
-def hash_uniform(keys, num):
-    """Counter-based uniform draws in [0, 1): float64 [N, num] from uint64 keys [N].
-
-    Each row depends only on its key, so any identity or image can be drawn on its own.
-    """
-    keys = np.asarray(keys, dtype=np.uint64).reshape(-1, 1)
-    counters = np.arange(num, dtype=np.uint64).reshape(1, -1)
-    with np.errstate(over="ignore"):
-        z = _splitmix64(_splitmix64(keys) ^ (counters * _U64(0xD1B54A32D192ED03)))
-    return (z >> _U64(11)).astype(np.float64) * _MASK53
-
-
-def _key(*parts):
-    """Folds int arrays/scalars into one uint64 key per row (broadcast)."""
-    arrays = np.broadcast_arrays(*[np.asarray(p, dtype=np.int64) for p in parts])
-    with np.errstate(over="ignore"):
-        key = np.full(arrays[0].shape, 0x243F6A8885A308D3, dtype=np.uint64)
-        for a in arrays:
-            key = _splitmix64(key ^ a.astype(np.uint64))
-    return key
-
-
-def _lerp(t, lo, hi):
-    return (lo + (hi - lo) * t).astype(np.float32)
-
-
-def _pick(palette, t, jitter, amount):
-    """Palette colour chosen by t in [0, 1), with per-channel jitter in ±amount."""
-    idx = np.minimum((t * len(palette)).astype(np.int64), len(palette) - 1)
-    return np.clip(palette[idx] + (jitter - 0.5) * 2 * amount, 0, 1).astype(np.float32)
-
-
 class SyntheticFaces:
     """Renders identity-labelled synthetic face images with five landmarks.
 
@@ -333,6 +208,9 @@ class SyntheticFaces:
             background, occlusion, blur, noise). 1.0 is the training/evaluation default;
             0.0 renders every identity frontal, neutral, evenly lit on a plain background
             of a random colour.
+
+    The first render in a process limits NumPy's BLAS to one thread and sets glibc's
+    malloc thresholds, process-wide (see `render`).
 
     Example:
 
@@ -364,7 +242,7 @@ class SyntheticFaces:
         # Sensor noise comes from a fixed bank of noise images: drawing fresh normals for
         # every pixel would cost more than the whole render.
         bank_rng = np.random.default_rng(0x5EED)
-        self._noise_bank = bank_rng.standard_normal((_NOISE_BANK, r, 3, r)).astype(np.float32)
+        self._noise_bank = bank_rng.standard_normal((NOISE_BANK, r, 3, r)).astype(np.float32)
         # Resampling kernels [R, S], one per blur level (Gaussian, rows of the transposed
         # kernel sum to 1 so constants and affine exposure changes are preserved).
         self._blur_step = 1.6 * s / 112 / (_BLUR_LEVELS - 1) + 1e-6
@@ -384,86 +262,13 @@ class SyntheticFaces:
     # ------------------------------------------------------------------ parameters
     def identity_params(self, identity_ids):
         """Dict of float32 [N] identity parameters (shape, colours, features)."""
-        ids = np.asarray(identity_ids, dtype=np.int64).reshape(-1)
-        u = hash_uniform(_key(self.seed, ids, 1), _NUM_IDENTITY_PARAMS)
-        p = {}
-        p["face_w"] = _lerp(u[:, 0], 0.26, 0.37)
-        p["face_top"] = _lerp(u[:, 1], 0.38, 0.50)
-        p["jaw_h"] = _lerp(u[:, 2], 0.31, 0.42)
-        p["jaw_taper"] = _lerp(u[:, 3], 0.0, 0.45)
-        tone = u[:, 4:5] ** 0.8
-        skin = _SKIN_DARK + (_SKIN_LIGHT - _SKIN_DARK) * tone
-        skin = skin * (1 + (u[:, 5:8] - 0.5) * 0.16)
-        p["skin"] = np.clip(skin, 0, 1).astype(np.float32)
-        p["eye_x"] = _lerp(u[:, 8], 0.125, 0.19)
-        p["eye_y"] = _lerp(u[:, 9], -0.165, -0.115)
-        p["eye_w"] = _lerp(u[:, 10], 0.042, 0.072)
-        p["eye_h"] = _lerp(u[:, 11], 0.35, 0.65)  # fraction of eye_w
-        p["iris"] = _pick(_EYE_COLOURS, u[:, 12], u[:, 13:16], 0.08)
-        p["brow_th"] = _lerp(u[:, 16], 0.010, 0.032)
-        p["brow_tilt"] = _lerp(u[:, 17], -0.45, 0.45)
-        p["brow_gap"] = _lerp(u[:, 18], 0.035, 0.085)
-        p["brow_len"] = _lerp(u[:, 19], 0.9, 1.5)  # fraction of eye_w
-        p["nose_y"] = _lerp(u[:, 20], 0.015, 0.07)
-        p["nose_w"] = _lerp(u[:, 21], 0.028, 0.07)
-        p["mouth_w"] = _lerp(u[:, 22], 0.095, 0.165)
-        p["mouth_th"] = _lerp(u[:, 23], 0.010, 0.032)
-        p["mouth_y"] = _lerp(u[:, 24], 0.195, 0.255)
-        p["hair"] = _pick(_HAIR_COLOURS, u[:, 25], u[:, 26:29], 0.07)
-        p["hairline"] = _lerp(u[:, 29], 0.06, 0.26)  # below the top of the face
-        p["hair_part"] = _lerp(u[:, 30], -0.5, 0.5)
-        p["hair_volume"] = _lerp(u[:, 31], 0.0, 0.09) * (u[:, 32] > 0.1)  # 10% bald
-        p["hair_long"] = (u[:, 33] < 0.35).astype(np.float32) * _lerp(u[:, 34], 0.15, 0.6)
-        p["glasses"] = (u[:, 35] < 0.25).astype(np.float32)
-        p["beard"] = (u[:, 36] < 0.2).astype(np.float32)
-        p["ear"] = _lerp(u[:, 37], 0.035, 0.065)
-        p["lip_tint"] = _lerp(u[:, 38], 0.55, 0.85)
-        p["frame_dark"] = _lerp(u[:, 39], 0.05, 0.6)
-        return p
+        return parameters.identity_params(self.seed, identity_ids)
 
     def variation_params(self, identity_ids, variation_seeds):
         """Dict of float32 [N] nuisance parameters of each (identity, variation) image."""
-        ids = np.asarray(identity_ids, dtype=np.int64).reshape(-1)
-        var = np.asarray(variation_seeds, dtype=np.int64).reshape(-1)
-        u = hash_uniform(_key(self.seed, ids, var, 2), _NUM_VARIATION_PARAMS)
-        a = self.nuisance
-        c = lambda col, half: ((u[:, col] - 0.5) * 2 * half * a).astype(np.float32)
-        v = {}
-        v["roll"] = c(0, 0.30)
-        v["yaw"] = c(1, 1.0)
-        v["scale"] = np.exp(c(2, 0.16)).astype(np.float32)
-        v["shift_x"] = c(3, 0.08)
-        v["shift_y"] = c(4, 0.07)
-        v["smile"] = c(5, 1.0)
-        v["mouth_open"] = (np.maximum(u[:, 6] - 0.55, 0) / 0.45 * a).astype(np.float32)
-        v["brow_raise"] = (u[:, 7] * 0.025 * a).astype(np.float32)
-        v["blink"] = ((u[:, 8] < 0.12 * a) * 0.85).astype(np.float32)
-        v["light_angle"] = (u[:, 9] * 2 * np.pi).astype(np.float32)
-        v["light"] = (u[:, 10] * 0.9 * a).astype(np.float32)
-        v["brightness"] = np.exp(c(11, 0.45)).astype(np.float32)
-        v["contrast"] = np.exp(c(12, 0.35)).astype(np.float32)
-        v["cast"] = np.exp((u[:, 13:16] - 0.5) * 2 * 0.22 * a).astype(np.float32)
-        v["bg0"] = u[:, 16:19].astype(np.float32)
-        # At nuisance 0 the background is one plain colour; at >= 1 a full two-colour mix.
-        v["bg1"] = (u[:, 16:19] + (u[:, 19:22] - u[:, 16:19]) * min(a, 1.0)).astype(np.float32)
-        v["bg_angle"] = (u[:, 22] * 2 * np.pi).astype(np.float32)
-        v["bg_freq"] = _lerp(u[:, 23], 4.0, 30.0)
-        v["bg_tex"] = (u[:, 24] * 0.6 * min(a, 1.0)).astype(np.float32)
-        v["bg_phase"] = (u[:, 25] * 2 * np.pi).astype(np.float32)
-        v["clothes"] = u[:, 26:29].astype(np.float32)
-        occluded = u[:, 29] < 0.3 * min(a, 2.0)
-        v["occ_x"] = _lerp(u[:, 30], 0.15, 0.85)
-        v["occ_y"] = _lerp(u[:, 31], 0.2, 0.9)
-        v["occ_w"] = (_lerp(u[:, 32], 0.06, 0.2) * occluded).astype(np.float32)
-        v["occ_h"] = (_lerp(u[:, 33], 0.06, 0.2) * occluded).astype(np.float32)
-        v["occ_colour"] = u[:, 34:37].astype(np.float32)
-        v["blur"] = (u[:, 37] ** 2 * 1.6 * a * self.image_size / 112).astype(np.float32)
-        v["noise"] = (u[:, 38] * 10.0 * a).astype(np.float32)
-        v["noise_index"] = (u[:, 39] * _NOISE_BANK).astype(np.int64)
-        v["gaze_x"] = c(41, 0.012)
-        v["bg_angle2"] = (u[:, 42] * 2 * np.pi).astype(np.float32)
-        v["bg_freq2"] = _lerp(u[:, 43], 4.0, 30.0)
-        return v
+        return parameters.variation_params(
+            self.seed, self.nuisance, self.image_size, identity_ids, variation_seeds
+        )
 
     # ------------------------------------------------------------------ geometry
     def _landmarks_local(self, p, v):
@@ -502,6 +307,11 @@ class SyntheticFaces:
 
         Returns:
             (uint8 images [N, S, S, 3], float32 landmarks [N, 5, 2] in output pixels).
+
+        The first call with at least one image in a process changes two process-wide
+        settings, for the rest of the process: NumPy's BLAS is limited to one thread and
+        glibc's malloc keeps freed memory mapped (`tune_process_for_rendering`;
+        `disable_process_tuning()` before the first render keeps them off).
         """
         ids = np.asarray(identity_ids, dtype=np.int64).reshape(-1)
         var = np.asarray(variation_seeds, dtype=np.int64).reshape(-1)
@@ -513,8 +323,9 @@ class SyntheticFaces:
         n, s = ids.shape[0], self.image_size
         if n == 0:
             return np.zeros((0, s, s, 3), np.uint8), np.zeros((0, 5, 2), np.float32)
-        if not _tuned:
-            tune_process_for_rendering()
+        # Process-wide, once per process: NumPy's BLAS on one thread, glibc's malloc
+        # thresholds (process_tuning.py). A no-op after the first time or an opt-out.
+        tune_process_for_rendering()
         p = self.identity_params(ids)
         v = self.variation_params(ids, var)
         # Images are rendered in the order of their blur level, so that each chunk's
@@ -764,147 +575,5 @@ class SyntheticFaces:
             out[..., c] = img[:, :, c, :]
 
 
-def heldout_images(num_identities, images_per_identity, image_size=112, seed=0, nuisance=1.0):
-    """Held-out evaluation images: ids `HELDOUT_ID_OFFSET + i`, i < num_identities.
-
-    Returns:
-        (uint8 images [num_identities * images_per_identity, S, S, 3],
-         int64 labels [same] in 0 … num_identities-1, identity-major order).
-    """
-    _check_positive("num_identities", num_identities)
-    _check_positive("images_per_identity", images_per_identity)
-    faces = SyntheticFaces(image_size=image_size, seed=seed, nuisance=nuisance)
-    labels = np.repeat(np.arange(num_identities, dtype=np.int64), images_per_identity)
-    var = np.tile(np.arange(images_per_identity, dtype=np.int64), num_identities)
-    images = []
-    for start in range(0, labels.shape[0], 1024):
-        sl = slice(start, start + 1024)
-        images.append(faces.render(labels[sl] + HELDOUT_ID_OFFSET, var[sl])[0])
-    return np.concatenate(images, 0), labels
-
-
 def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check_positive(name, value):
-    if not _is_int(value) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-
-
-class SyntheticSource(Source):
-    """A `Source` of synthetic faces: `num_identities` × `images_per_identity` examples.
-
-    Example `i` is image `i % images_per_identity` of identity `i // images_per_identity`
-    (label = identity index). Images are rendered on demand, a whole index batch at a
-    time, so any P×K batch of a 100k-identity source costs only its own images.
-
-    Args:
-        num_identities: int >= 1.
-        images_per_identity: int >= 1.
-        image_size: int, image height and width (default 112).
-        seed: int, the synthetic world seed (identities are reproducible per seed).
-        split: "train" (identity ids 0 … n-1) or "heldout" (ids `HELDOUT_ID_OFFSET + i`,
-            disjoint from every training id, for verification pairs).
-        nuisance: float, see `SyntheticFaces`.
-        **kwargs: `tfface.data.load` options that do not apply to rendered images
-            (`max_pixels`, `on_bad_image`) are accepted and ignored; anything else is an
-            error.
-
-    Example:
-
-    >>> source = SyntheticSource(num_identities=100, images_per_identity=10)
-    >>> source.num_examples, source.identities[:2]
-    (1000, ['synthetic_000000', 'synthetic_000001'])
-    """
-
-    _IGNORED_KWARGS = ("max_pixels", "on_bad_image", "check_images")
-
-    def __init__(
-        self,
-        num_identities=10_000,
-        images_per_identity=20,
-        image_size=112,
-        seed=0,
-        split="train",
-        nuisance=1.0,
-        **kwargs,
-    ):
-        unknown = sorted(set(kwargs) - set(self._IGNORED_KWARGS))
-        if unknown:
-            raise ValueError(
-                f"SyntheticSource got unexpected arguments {unknown}. Accepted: "
-                "num_identities, images_per_identity, image_size, seed, split, nuisance."
-            )
-        _check_positive("num_identities", num_identities)
-        _check_positive("images_per_identity", images_per_identity)
-        if split not in ("train", "heldout"):
-            raise ValueError(f"`split` must be 'train' or 'heldout'. Received: split={split!r}")
-        if split == "train" and num_identities > HELDOUT_ID_OFFSET:
-            raise ValueError(
-                f"`num_identities` must be <= {HELDOUT_ID_OFFSET} for split='train' (ids from "
-                f"{HELDOUT_ID_OFFSET} on are held out). Received: num_identities={num_identities}"
-            )
-        self.num_identities = int(num_identities)
-        self.images_per_identity = int(images_per_identity)
-        self.image_size = int(image_size)
-        self.seed = int(seed)
-        self.split = split
-        self.nuisance = float(nuisance)
-        self.faces = SyntheticFaces(image_size=image_size, seed=seed, nuisance=nuisance)
-        self.labels = np.repeat(
-            np.arange(self.num_identities, dtype=np.int64), self.images_per_identity
-        )
-        prefix = "synthetic" if split == "train" else "synthetic_heldout"
-        self.identities = [f"{prefix}_{i:06d}" for i in range(self.num_identities)]
-        self.report = _empty_report(f"synthetic:{self.num_identities}")
-        self._id_offset = 0 if split == "train" else HELDOUT_ID_OFFSET
-
-    def __repr__(self):
-        return (
-            f"SyntheticSource(num_identities={self.num_identities}, "
-            f"images_per_identity={self.images_per_identity}, image_size={self.image_size}, "
-            f"seed={self.seed}, split={self.split!r})"
-        )
-
-    def render_indices(self, indices):
-        """NumPy: example indices [N] → (uint8 images [N, S, S, 3], int64 labels [N])."""
-        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if indices.size and (indices.min() < 0 or indices.max() >= self.num_examples):
-            raise ValueError(
-                f"Example indices must be in [0, {self.num_examples}). Received: "
-                f"min={indices.min()}, max={indices.max()}"
-            )
-        labels = indices // self.images_per_identity
-        images, _ = self.faces.render(labels + self._id_offset, indices % self.images_per_identity)
-        return images, labels
-
-    def _tf_render(self, indices):
-        s = self.image_size
-        images, labels = tf.numpy_function(
-            self.render_indices, [indices], [tf.uint8, tf.int64], stateful=False
-        )
-        images.set_shape([indices.shape[0], s, s, 3])
-        labels.set_shape([indices.shape[0]])
-        return images, labels
-
-    def images_for_indices(self, indices_ds):
-        return indices_ds.map(
-            lambda idx: self._tf_render(tf.cast(idx, tf.int64)),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-
-    def dataset(self, shuffle=False, seed=None):
-        if shuffle and seed is None:
-            raise ValueError("SyntheticSource.dataset: `seed` is required when shuffle=True.")
-        ds = tf.data.Dataset.range(self.num_examples)
-        if shuffle:
-            ds = ds.shuffle(self.num_examples, seed=seed, reshuffle_each_iteration=True)
-        return self.images_for_indices(ds.batch(256)).unbatch()
-
-
-def _empty_report(name):
-    from tfface.data.bad_input import BadInputReport
-
-    return BadInputReport(name)
