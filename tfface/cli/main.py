@@ -8,6 +8,9 @@
     tfface identify --gallery people.gallery group.jpg --draw group_named.png
     tfface gallery list --gallery people.gallery
 
+Exit status: 0 the command did its work; 1 a failure while working, or nothing done (no
+input image could be read, no face found to embed or enrol); 2 a bad argument.
+
 Arguments, input paths, the `--model` path and the gallery path are checked before
 TensorFlow is imported: a bad one exits with status 2 at once and names the argument or the
 file. A failure while working (no face in a `verify` input, a gallery built by another
@@ -39,7 +42,7 @@ def build_parser():
         prog="tfface",
         description="Detect, embed, verify and identify faces; manage a gallery of people.",
         formatter_class=Formatter,
-        epilog=__doc__.split("\n\n")[1],
+        epilog="\n\n".join(__doc__.split("\n\n")[1:3]),
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
