@@ -125,6 +125,8 @@ def test_options_a_store_does_not_take_are_refused(path):
         Gallery.open(path, model_info=MODEL, token="x")
     with pytest.raises(ValueError, match="a Milvus collection brings its own index"):
         Gallery.open("milvus-lite:/nonexistent/x.db", model_info=MODEL, index="hnsw")
+    with pytest.raises(ValueError, match=r"Unknown options for a Milvus gallery: \['chunk_rows'\]"):
+        Gallery.open("milvus-lite:/nonexistent/x.db", model_info=MODEL, chunk_rows=8)
 
 
 def test_opening_and_listing_load_no_search_machinery(path):

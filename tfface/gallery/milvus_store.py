@@ -120,10 +120,13 @@ class MilvusStore(Store):
         index="exact",
         dtype="float32",
         index_options=None,
+        **options,
     ):
         """The store at `location` (see `parse_location`); `token` defaults to the
         `MILVUS_TOKEN` environment variable. A collection brings its own index, so `index`,
         `dtype` and `index_options` (the mirrored stores' options) must keep their defaults."""
+        if options:
+            raise ValueError(f"Unknown options for a Milvus gallery: {sorted(options)}")
         if index != "exact" or dtype != "float32" or index_options:
             raise ValueError(
                 "index=, dtype= and index_options= apply to the embedded backend; a Milvus "
