@@ -55,24 +55,7 @@ def test_help_shows_every_default():
 
 
 # --- end to end, in this process (MTCNN and the model load once per command) -----------
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """The README walkthrough's photos plus a tiny exported model and some bad files."""
-    from tests.recognition.conftest import make_model
-    from tfface.export import export_saved_model
-
-    root = tmp_path_factory.mktemp("demo")
-    people, group = sample_photos.write_demo_photos(str(root))
-    (root / "people" / "Grace Hopper" / "notes.txt").write_text("ignored: not an image")
-    (root / "people" / "Grace Hopper" / "broken.jpg").write_bytes(b"\xff\xd8 broken")
-    export_saved_model(make_model(), str(root / "models"), name="tiny", threshold=0.5)
-    return {
-        "root": root,
-        "people": people,
-        "group": group,
-        "model": str(root / "models" / "tiny"),
-        "gallery": str(root / "people.gallery"),
-    }
+# `demo`: tests/cli/conftest.py
 
 
 def _json(capsys, argv):

@@ -11,32 +11,39 @@
     g.model_info                         # mismatching model_info -> GalleryModelMismatchError
 
 Modules (one concept each):
-- `gallery`: the `Gallery` API and its contract (normalisation, idempotence, names as data).
+- `gallery`: the `Gallery` API (input checks, normalisation, names as data, model record).
+- `store`: the `Store` contract every backend implements, written out.
+- `registry`: which store a location names (prefixes), for `Gallery.open` and the CLI.
 - `model_info`: the model record a gallery keeps, the mismatch check, `weights_fingerprint`.
 - `sqlite_store`: the embedded default, one SQLite file (WAL, synchronous=FULL).
-- `vector_cache`: the in-memory copy that embedded searches run on, identity max/mean.
-- `exact_search`: chunked exact top-k in TF, the reference for every index.
-- `ann_index`: FAISS IVF / HNSW for galleries past ~1M rows (`requirements-ann.txt`).
+- `mirrored_store`: the base of stores searched through an in-memory mirror (SQLite).
+- `vector_cache`: that mirror, identity max/mean over a row index.
+- `row_index`: the row index contract; `exact_search` (chunked exact top-k in TF, the
+  reference for every index) and `ann_index` (FAISS IVF / HNSW for galleries past ~1M
+  rows, `requirements-ann.txt`) implement it.
 - `milvus_store`: Milvus backend through pymilvus; milvus-lite or a server, same code
   (`requirements-milvus.txt`).
+
+Names load on first access, and TensorFlow only at the first search: listing, editing and
+exporting a gallery need none (`tfface gallery list` starts in a fraction of a second).
 """
 
-from tfface.gallery.exact_search import exact_top_k
-from tfface.gallery.gallery import Gallery
-from tfface.gallery.gallery import Match
-from tfface.gallery.gallery import check_embeddings
-from tfface.gallery.gallery import check_name
-from tfface.gallery.model_info import GalleryError
-from tfface.gallery.model_info import GalleryModelMismatchError
-from tfface.gallery.model_info import weights_fingerprint
+from tfface._lazy import lazy_getattr
 
-__all__ = [
-    "Gallery",
-    "GalleryError",
-    "GalleryModelMismatchError",
-    "Match",
-    "check_embeddings",
-    "check_name",
-    "exact_top_k",
-    "weights_fingerprint",
-]
+_EXPORTS = {
+    "Gallery": "gallery",
+    "GalleryError": "model_info",
+    "GalleryModelMismatchError": "model_info",
+    "GalleryNotFoundError": "model_info",
+    "Match": "gallery",
+    "Store": "store",
+    "check_embeddings": "gallery",
+    "check_name": "gallery",
+    "exact_top_k": "exact_search",
+    "weights_fingerprint": "model_info",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

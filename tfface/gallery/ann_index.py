@@ -3,6 +3,8 @@
 `Gallery.open(path, index="ivf")` or `index="hnsw"` swaps the exact TF search for a FAISS
 index built in memory when the gallery is loaded; the SQLite file stays the source of
 truth and `index="exact"` on the same file is the reference to check recall against.
+FAISS is an index over a store's rows, not a store (see `tfface.gallery.store`): any
+`MirroredStore` searches through it.
 Needs `pip install -r requirements-ann.txt` (faiss-cpu).
 
 - `"ivf"` (IndexIVFFlat, inner product): k-means into `nlist` lists (default
@@ -22,6 +24,8 @@ import math
 
 import numpy as np
 
+from tfface.gallery.row_index import RowIndex
+
 
 def _faiss():
     try:
@@ -33,8 +37,8 @@ def _faiss():
     return faiss
 
 
-class FaissRowIndex:
-    """A FAISS inner-product index with the row-index interface of `vector_cache`.
+class FaissRowIndex(RowIndex):
+    """A FAISS inner-product `RowIndex`, approximate.
 
     Args:
         kind: `"ivf"` or `"hnsw"`.

@@ -14,6 +14,8 @@ first in the merge), so results are deterministic.
 import numpy as np
 import tensorflow as tf
 
+from tfface.gallery.row_index import RowIndex
+
 DEFAULT_CHUNK_ROWS = 16384
 DEFAULT_PROBE_BATCH = 1024
 
@@ -88,3 +90,34 @@ def exact_top_k(
         if progress is not None:
             progress(min(p0 + probe_batch, m))
     return out_values, out_indices
+
+
+class ExactRowIndex(RowIndex):
+    """A `RowIndex` searched by `exact_top_k`: exact chunked matrix products, the
+    reference. The rows live in one TF constant of `dtype` (float32 or bfloat16)."""
+
+    exact = True
+
+    def __init__(self, dtype="float32", chunk_rows=None, probe_batch=None):
+        if dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"dtype must be 'float32' or 'bfloat16'. Received: dtype={dtype!r}")
+        self.dtype = dtype
+        self.chunk_rows = chunk_rows or DEFAULT_CHUNK_ROWS
+        self.probe_batch = probe_batch or DEFAULT_PROBE_BATCH
+        self._matrix = None
+
+    def build(self, vectors):
+        self._matrix = tf.constant(vectors, dtype=self.dtype)
+
+    def add(self, vectors):
+        new = tf.constant(vectors, dtype=self.dtype)
+        self._matrix = new if self._matrix is None else tf.concat([self._matrix, new], 0)
+
+    def top_k(self, probes, k):
+        return exact_top_k(
+            probes,
+            self._matrix,
+            k,
+            chunk_rows=self.chunk_rows,
+            probe_batch=self.probe_batch,
+        )

@@ -1,12 +1,15 @@
 """`Gallery`: enrol identities' face embeddings once, search them with probes, persistently.
 
-One API over three backends, chosen by the location string alone:
+One API over every backend (a `Store`, `tfface.gallery.store`), chosen by the location
+string alone (`tfface.gallery.registry`):
 
     Gallery.open("people.gallery", model_info=...)            # embedded SQLite file (default)
+    Gallery.open("people.gallery", index="hnsw")              # the same, searched with FAISS
     Gallery.open("milvus-lite:/data/people.db", model_info=...)  # Milvus embedded (milvus-lite)
     Gallery.open("milvus://db-host:19530/people", model_info=...)  # a Milvus server / cluster
 
-Contract (the same for every backend):
+`Gallery` checks every input and the model record; the store keeps rows and searches
+them. Contract (the same for every backend):
 - An identity's template is *all* of its enrolled embeddings. `search(by="max")` scores an
   identity by its best-matching embedding, `by="mean"` by the mean cosine similarity over
   its embeddings (= dot product with the mean embedding).
@@ -34,15 +37,14 @@ import typing
 
 import numpy as np
 
-from tfface.gallery import sqlite_store
-from tfface.gallery import vector_cache
+from tfface.gallery import registry
 from tfface.gallery.model_info import GalleryError
+from tfface.gallery.model_info import GalleryNotFoundError
 from tfface.gallery.model_info import check_model_info
 from tfface.gallery.model_info import normalize_model_info
 
 _MAX_NAME_LENGTH = 1024
 _SEARCH_BY = ("max", "mean")
-_INDEXES = ("exact", "ivf", "hnsw")
 _EXPORT_VERSION = 1
 
 
@@ -123,10 +125,9 @@ class Gallery:
     ```
     """
 
-    def __init__(self, store, model_info, search_impl, index="exact", dtype="float32"):
+    def __init__(self, store, model_info, index="exact", dtype="float32"):
         self._store = store
         self._model_info = model_info
-        self._search_impl = search_impl
         self.index = index
         self.dtype = dtype
 
@@ -146,12 +147,14 @@ class Gallery:
 
         Args:
             location: a local file path (embedded SQLite gallery), `"milvus-lite:PATH"` or
-                `"milvus://HOST:PORT/COLLECTION"` (see `tfface.gallery.milvus_store`).
+                `"milvus://HOST:PORT/COLLECTION"` (see `tfface.gallery.milvus_store`); the
+                prefix picks the store (`tfface.gallery.registry`).
             model_info: the caller's model, `{"name", "version", "embedding_size",
                 "fingerprint"}`. Required to create a gallery; when opening an existing one
                 it is checked against the recorded model (None skips the check, e.g. for
                 listing).
-            create: create the gallery when it does not exist.
+            create: create the gallery when it does not exist (else
+                `GalleryNotFoundError`).
             index: embedded backend only: `"exact"` (default, the reference), or an
                 approximate FAISS index, `"ivf"` or `"hnsw"`, for galleries past ~1M rows
                 (`tfface.gallery.ann_index`; needs `requirements-ann.txt`).
@@ -162,59 +165,32 @@ class Gallery:
             **backend_options: passed to the backend (`token=` for Milvus,
                 `chunk_rows=`/`probe_batch=` for exact search).
         """
-        if index not in _INDEXES:
-            raise ValueError(f"index must be one of {_INDEXES}. Received: index={index!r}")
         location = os.fspath(location)
-        if location.startswith(("milvus://", "milvus-lite:", "http://", "https://")):
-            if index != "exact" or dtype != "float32":
-                raise ValueError(
-                    "index= and dtype= apply to the embedded backend; a Milvus collection "
-                    f"brings its own index. Received: index={index!r}, dtype={dtype!r}"
-                )
-            from tfface.gallery import milvus_store
-
-            store = milvus_store.MilvusStore.from_location(location, **backend_options)
-            search_impl = store.search
-        else:
-            chunk_rows = backend_options.pop("chunk_rows", None)
-            probe_batch = backend_options.pop("probe_batch", None)
-            if backend_options:
-                raise ValueError(
-                    f"Unknown options for an embedded gallery: {sorted(backend_options)}"
-                )
-            store = sqlite_store.SQLiteStore(location, create=create)
-            search_impl = None
-        stored = store.read_model_info()
-        if stored is None:
-            if not create:
-                store.close()
-                raise GalleryError(f"No gallery at {location} (create=False)")
-            if model_info is None:
-                store.close()
-                raise GalleryError(
-                    f"Gallery {location} is new (or empty of a model record): pass "
-                    "model_info={'name', 'version', 'embedding_size', 'fingerprint'} to create it"
-                )
-            stored = store.write_model_info(normalize_model_info(model_info))
+        store = registry.store_class(location).open(
+            location,
+            create=create,
+            index=index,
+            dtype=dtype,
+            index_options=index_options,
+            **backend_options,
+        )
         try:
+            stored = store.read_model_info()
+            if stored is None:
+                if not create:
+                    raise GalleryNotFoundError(f"No gallery at {location} (create=False)")
+                if model_info is None:
+                    raise GalleryError(
+                        f"Gallery {location} is new (or empty of a model record): pass "
+                        "model_info={'name', 'version', 'embedding_size', 'fingerprint'} to "
+                        "create it"
+                    )
+                stored = store.write_model_info(normalize_model_info(model_info))
             check_model_info(stored, model_info, location)
-        except GalleryError:
+        except BaseException:
             store.close()
             raise
-        if search_impl is None:
-            dim = stored["embedding_size"]
-            if index == "exact":
-
-                def factory():
-                    return vector_cache.ExactRowIndex(dtype, chunk_rows, probe_batch)
-            else:
-                from tfface.gallery import ann_index
-
-                def factory():
-                    return ann_index.FaissRowIndex(index, dim, **(index_options or {}))
-
-            search_impl = vector_cache.VectorCache(store, dim, factory).search
-        return cls(store, stored, search_impl, index=index, dtype=dtype)
+        return cls(store, stored, index=index, dtype=dtype)
 
     # --- properties -----------------------------------------------------------------
     @property
@@ -327,7 +303,7 @@ class Gallery:
             raise ValueError(f"k must be a positive integer. Received: k={k!r}")
         check_model_info(self._model_info, model_info, self.location)
         vectors = check_embeddings(probes, self.embedding_size, "probes")
-        results = self._search_impl(vectors, int(k), by)
+        results = self._store.search(vectors, int(k), by)
         return [[Match(n, s) for n, s in hits] for hits in results]
 
     def rows(self):

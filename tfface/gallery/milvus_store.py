@@ -38,6 +38,8 @@ import re
 import numpy as np
 
 from tfface.gallery.model_info import GalleryError
+from tfface.gallery.model_info import GalleryNotFoundError
+from tfface.gallery.store import Store
 
 _DEFAULT_COLLECTION = "tfface_gallery"
 _MODEL_PROPERTY = "tfface.model_info"
@@ -62,7 +64,6 @@ def parse_location(location):
                 f"needs a .db file name). Received: location={location!r}"
             )
         uri = os.path.abspath(os.path.expanduser(path))
-        os.makedirs(os.path.dirname(uri), exist_ok=True)
     else:
         scheme, _, rest = location.partition("://")
         host, _, collection = rest.partition("/")
@@ -81,7 +82,7 @@ def parse_location(location):
     return uri, collection
 
 
-class MilvusStore:
+class MilvusStore(Store):
     """A gallery in a Milvus collection. See the module docstring.
 
     Args:
@@ -89,6 +90,8 @@ class MilvusStore:
         collection: the collection name (`C`; `C_means` is created beside it).
         token: Milvus credentials (`"user:password"` or an API key), if the server needs them.
     """
+
+    prefixes = ("milvus://", "milvus-lite:", "http://", "https://")
 
     def __init__(self, uri, collection, token=None):
         try:
@@ -108,8 +111,32 @@ class MilvusStore:
             self._load()
 
     @classmethod
-    def from_location(cls, location, token=None):
+    def open(
+        cls,
+        location,
+        *,
+        create=True,
+        token=None,
+        index="exact",
+        dtype="float32",
+        index_options=None,
+        **options,
+    ):
+        """The store at `location` (see `parse_location`); `token` defaults to the
+        `MILVUS_TOKEN` environment variable. A collection brings its own index, so `index`,
+        `dtype` and `index_options` (the mirrored stores' options) must keep their defaults."""
+        if options:
+            raise ValueError(f"Unknown options for a Milvus gallery: {sorted(options)}")
+        if index != "exact" or dtype != "float32" or index_options:
+            raise ValueError(
+                "index=, dtype= and index_options= apply to the embedded backend; a Milvus "
+                f"collection brings its own index. Received: index={index!r}, dtype={dtype!r}"
+            )
         uri, collection = parse_location(location)
+        if location.startswith("milvus-lite:"):
+            if not create and not os.path.exists(uri):
+                raise GalleryNotFoundError(f"No gallery at {location} (no file {uri})")
+            os.makedirs(os.path.dirname(uri), exist_ok=True)
         return cls(uri, collection, token=token or os.environ.get("MILVUS_TOKEN"))
 
     @property

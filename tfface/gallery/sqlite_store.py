@@ -1,5 +1,10 @@
 """The embedded gallery store: one SQLite file holding names, metadata and embeddings.
 
+The default backend: any gallery location without a prefix is a path to one of these
+files. It keeps rows only; searches run on an in-memory mirror (`MirroredStore`: exact in
+TensorFlow, or FAISS with `index="ivf"` / `"hnsw"`). Each `add`, `remove` and `rename` is
+one transaction (all or nothing).
+
 Why SQLite (stdlib, zero set-up): one file, transactions, and a write-ahead log that lets
 other processes read while one writes. Settings and what they buy:
 - `journal_mode=WAL`: readers never block the writer and see the last committed state.
@@ -29,7 +34,9 @@ import sqlite3
 
 import numpy as np
 
+from tfface.gallery.mirrored_store import MirroredStore
 from tfface.gallery.model_info import GalleryError
+from tfface.gallery.model_info import GalleryNotFoundError
 
 _PAGE_SIZE = 16384
 _BUSY_TIMEOUT_MS = 60_000
@@ -52,21 +59,28 @@ CREATE INDEX IF NOT EXISTS embeddings_identity ON embeddings(identity);
 """
 
 
-class SQLiteStore:
+class SQLiteStore(MirroredStore):
     """A gallery file on local disk. See the module docstring for the format.
 
     Args:
         path: the gallery file (created with its parent folders when missing).
         create: allow creating a new file.
+        **search_options: how searches run (`MirroredStore`: `index`, `dtype`,
+            `index_options`, `chunk_rows`, `probe_batch`).
     """
 
-    def __init__(self, path, create=True):
+    prefixes = ()  # the default: every location no other store claims
+    location_is_path = True
+
+    def __init__(self, path, create=True, **search_options):
+        self.check_options(search_options, "an embedded gallery")
+        super().__init__(**search_options)
         self.path = os.fspath(path)
         if os.path.isdir(self.path):
             raise GalleryError(f"Gallery path is a directory, not a file: {self.path}")
         exists = os.path.exists(self.path)
         if not exists and not create:
-            raise GalleryError(f"No gallery at {self.path}")
+            raise GalleryNotFoundError(f"No gallery at {self.path}")
         if not exists:
             parent = os.path.dirname(os.path.abspath(self.path))
             os.makedirs(parent, exist_ok=True)
@@ -84,6 +98,10 @@ class SQLiteStore:
             self._db.execute("SELECT count(*) FROM meta").fetchone()
         except sqlite3.DatabaseError as e:
             raise GalleryError(f"{self.path} is not a tfface gallery (SQLite said: {e})") from e
+
+    @classmethod
+    def open(cls, location, *, create=True, **options):
+        return cls(location, create=create, **options)
 
     @property
     def location(self):

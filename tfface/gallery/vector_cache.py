@@ -1,6 +1,7 @@
-"""The in-memory copy of an embedded gallery that searches run on.
+"""The in-memory copy of a mirrored store's rows that its searches run on
+(`mirrored_store.MirroredStore`; the SQLite file is one).
 
-It mirrors the SQLite store: new rows committed by any process are appended at the next
+It mirrors the store: new rows committed by any process are appended at the next
 search (one small query when nothing changed), and a remove or rename anywhere rebuilds
 it. Identity search on top of a row index:
 - `by="max"`: an identity's score is its best-matching embedding. The top `k * c` rows
@@ -12,43 +13,13 @@ it. Identity search on top of a row index:
 """
 
 import numpy as np
-import tensorflow as tf
 
-from tfface.gallery import exact_search
-
-
-class ExactRowIndex:
-    """Row top-k by exact chunked matrix products (see `exact_search`)."""
-
-    exact = True
-
-    def __init__(self, dtype="float32", chunk_rows=None, probe_batch=None):
-        if dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"dtype must be 'float32' or 'bfloat16'. Received: dtype={dtype!r}")
-        self.dtype = dtype
-        self.chunk_rows = chunk_rows or exact_search.DEFAULT_CHUNK_ROWS
-        self.probe_batch = probe_batch or exact_search.DEFAULT_PROBE_BATCH
-        self._matrix = None
-
-    def build(self, vectors):
-        self._matrix = tf.constant(vectors, dtype=self.dtype)
-
-    def add(self, vectors):
-        new = tf.constant(vectors, dtype=self.dtype)
-        self._matrix = new if self._matrix is None else tf.concat([self._matrix, new], 0)
-
-    def top_k(self, probes, k):
-        return exact_search.exact_top_k(
-            probes,
-            self._matrix,
-            k,
-            chunk_rows=self.chunk_rows,
-            probe_batch=self.probe_batch,
-        )
+from tfface.gallery.exact_search import ExactRowIndex
 
 
 class VectorCache:
-    """Mirror of `store` with identity search. `index_factory()` makes a row index."""
+    """Mirror of `store` (a `MirroredStore`) with identity search; `index_factory()` makes
+    an empty `RowIndex`."""
 
     def __init__(self, store, dim, index_factory):
         self.store = store

@@ -1,0 +1,116 @@
+"""`tfface enroll --gallery G PEOPLE/` or `--name NAME PHOTOS`: add people to a gallery.
+
+PEOPLE/<name>/<photos> trees enrol one person per folder; `--name` enrols every photo as
+one person. One face per photo (`--policy`). A person none of whose photos gave a face is
+named as not enrolled; a run that enrolled nobody exits 1 and creates no gallery.
+"""
+
+import os
+
+from tfface.cli import arguments
+from tfface.cli import output
+from tfface.cli import photos
+from tfface.cli.command import EXIT_OK
+from tfface.cli.command import Command
+from tfface.cli.command import CommandError
+from tfface.cli.image_files import InputError
+from tfface.cli.image_files import expand_images
+from tfface.cli.image_files import identity_tree
+
+
+def add_arguments(parser):
+    arguments.add_output(parser)
+    arguments.add_model(parser)
+    arguments.add_detection(parser)
+    arguments.add_gallery(parser, help="gallery file (created if missing) or URI")
+    parser.add_argument(
+        "--name",
+        help="enrol all INPUTS as this one person (default: INPUTS are ROOT/<name>/<images> trees)",
+    )
+    parser.add_argument(
+        "inputs", nargs="+", help="identity-tree roots, or images/folders with --name"
+    )
+    arguments.add_policy(parser)
+
+
+def check(args):
+    """Returns [(name, [image paths])], one entry per person."""
+    arguments.check_model(args)
+    arguments.check_detection(args)
+    if args.name is not None:
+        if not args.name.strip() or "\x00" in args.name:
+            raise InputError(f"--name must be a non-empty name. Received: {args.name!r}")
+        people = [(args.name, expand_images(args.inputs))]
+    else:
+        people = [person for root in args.inputs for person in identity_tree(root)]
+    arguments.check_gallery(args.gallery, must_exist=False)
+    return people
+
+
+def run(args, people):
+    import numpy as np
+
+    from tfface.gallery import Gallery
+    from tfface.gallery import GalleryNotFoundError
+
+    recognizer = photos.recognizer(args)
+    model_info = recognizer.model.model_info()
+    # An existing gallery is opened (and its model checked) before any photo is read; a
+    # new one is created with its first person, so a run that enrols nobody leaves none.
+    try:
+        gallery = Gallery.open(args.gallery, model_info=model_info, create=False)
+    except GalleryNotFoundError:
+        gallery = None
+    report = {"gallery": args.gallery, "people": [], "skipped": []}
+    try:
+        for name, paths in people:
+            items, skipped = photos.embed_items(recognizer, args, paths, f"enroll {name}")
+            report["skipped"] += skipped
+            added = 0
+            if items:
+                if gallery is None:
+                    gallery = Gallery.open(args.gallery, model_info=model_info, create=True)
+                added = gallery.enroll(
+                    name,
+                    np.stack([e for _, _, e in items]),
+                    sources=[os.path.abspath(p) for p, _, _ in items],
+                )
+            report["people"].append(
+                {"name": name, "images": len(paths), "enrolled": len(items), "new": added}
+            )
+        total = 0 if gallery is None else len(gallery.identities())
+    finally:
+        if gallery is not None:
+            gallery.close()
+    enrolled = [p for p in report["people"] if p["enrolled"]]
+    report["not_enrolled"] = [p["name"] for p in report["people"] if not p["enrolled"]]
+    report["gallery_people"] = total
+    rows = [[p["name"], p["images"], p["enrolled"], p["new"]] for p in report["people"]]
+    lines = output.table(rows, ["name", "images", "faces enrolled", "new"])
+    lines.append(
+        f"{sum(p['enrolled'] for p in enrolled)} face(s) of {len(enrolled)} people "
+        f"enrolled into {args.gallery} ({total} people in it)."
+    )
+    if report["not_enrolled"]:
+        lines.append(
+            f"{len(report['not_enrolled'])} not enrolled (no usable face in their photos): "
+            + ", ".join(report["not_enrolled"])
+            + "."
+        )
+    output.emit(args, report, lines + output.skipped_lines(report["skipped"]))
+    if not enrolled:
+        raise CommandError(
+            "nothing enrolled: no usable face for "
+            + ", ".join(report["not_enrolled"])
+            + ("" if gallery is not None else f"; no gallery was created at {args.gallery}")
+        )
+    return EXIT_OK
+
+
+COMMAND = Command(
+    name="enroll",
+    help="add people to a gallery: an identity folder tree, or --name and images",
+    add_arguments=add_arguments,
+    check=check,
+    run=run,
+)
