@@ -6,13 +6,15 @@
 
 The configuration is `tfface.training.TrainConfig`: defaults → `--config=FILE` → flags (one
 per config field). The resolved config is written to `<model_dir>/config.json`; see
-README.md (Training) for the flag table. Flag or data errors exit 2 before any model is
-built; a non-finite loss exits 3.
+README.md (Training) for the flag table. Flag, config and data errors exit 2 before any
+model is built, and before TensorFlow loads except the backbone, pretrained-weights and
+head-layer checks, whose rules are Keras code (`tfface.training.preflight`); a non-finite
+loss exits 3.
 """
 
 import os
 
-# Before TensorFlow is imported: quiet its C++ start-up lines (see tfface/__init__.py).
+# Before TensorFlow is imported: quiet its C++ start-up lines (see tfface/_startup.py).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import sys  # noqa: E402
@@ -21,16 +23,34 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
-from tfface.training import config as config_lib  # noqa: E402
+# TF-free: the flags, the config and the checks before any work.
+from tfface.training import flags as train_flags  # noqa: E402
+from tfface.training import preflight  # noqa: E402
+from tfface.training import run_dir  # noqa: E402
 
-config_lib.define_flags()
-flags.adopt_module_key_flags(config_lib)  # --help lists them as train.py's own
+train_flags.define_flags()
+flags.adopt_module_key_flags(train_flags)  # --help lists them as train.py's own
 F = flags.FLAGS
+EXIT_USAGE = 2
+
+
+def _error(message):
+    print(f"train.py: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def parse_flags(argv):
+    """absl's flag parsing, but a malformed or unknown flag exits 2 (a usage error, as
+    every other check of the command line) instead of absl's 1."""
+    try:
+        return F(argv)
+    except flags.Error as e:
+        sys.exit(_error(f"{e} (python train.py --helpfull lists the flags)"))
 
 
 def config_from_flags():
     """The resolved, validated `TrainConfig` of the command line."""
-    return config_lib.config_from_flags(F)
+    return train_flags.config_from_flags(F)
 
 
 def main(argv):
@@ -38,17 +58,25 @@ def main(argv):
     # console to the progress lines.
     logging.set_verbosity(logging.WARNING)
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+        return _error(f"unexpected arguments {argv[1:]} (flags are written --name=value)")
     try:
         config = config_from_flags()
-        config_lib.check_inputs(config)
-        changes = config_lib.check_resume(config, allow=F.allow_config_change)
+        preflight.check_before_tensorflow(config)
+        changes = run_dir.check_resume(config, allow=F.allow_config_change)
     except ValueError as e:
-        print(f"train.py: error: {e}", file=sys.stderr)
-        return 2
+        return _error(e)
+    from tfface import _startup
+
+    # The first TensorFlow import, without its C++ start-up notices (a no-op in a process
+    # that already has it). Nothing here touches the runtime yet: see make_strategy below.
+    _startup.import_tensorflow()
+    try:
+        preflight.check_model(config)  # the backbone registry and head layers are Keras
+    except ValueError as e:
+        return _error(e)
     for name, old, new in changes:
         print(f"Config change on resume: {name}: {old!r} → {new!r}", flush=True)
-    config_lib.write_run_files(config)
+    run_dir.write_run_files(config)
 
     from tfface.training.strategy import make_strategy
 
@@ -56,14 +84,13 @@ def main(argv):
     # ops before the runtime starts.
     strategy = make_strategy(config.strategy)
     from tfface.training import pipeline
-    from tfface.training.trainer import NonFiniteLossError
-    from tfface.training.trainer import TrainingInterrupted
+    from tfface.training.errors import NonFiniteLossError
+    from tfface.training.errors import TrainingInterrupted
 
     try:
         source = pipeline.load_training_source(config)
     except ValueError as e:
-        print(f"train.py: error: {e}", file=sys.stderr)
-        return 2
+        return _error(e)
     try:
         pipeline.train_and_evaluate(
             config, strategy=strategy, source=source, log=lambda *a: print(*a, flush=True)
@@ -81,4 +108,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

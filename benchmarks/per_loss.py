@@ -3,9 +3,11 @@
     python benchmarks/per_loss.py                       # every loss, sequentially
     python benchmarks/per_loss.py --losses=arcface,cosface
 
-Each run evaluates held-out synthetic identities with the LFW protocol (6,000 pairs,
-10 folds) and writes runs/per_loss/<name>/eval/summary.json; the table compares the trained
-network with the raw-pixel and untrained-network baselines measured on the same pairs.
+The runs are the head table's (`tfface.training.heads.runs()`: every loss, one run per
+triplet mining). Each run evaluates held-out synthetic identities with the LFW protocol
+(6,000 pairs, 10 folds) and writes runs/per_loss/<name>/eval/summary.json; the table
+compares the trained network with the raw-pixel and untrained-network baselines measured on
+the same pairs.
 """
 
 import argparse
@@ -16,18 +18,12 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNS = {
-    "triplet-semihard": ["--loss=triplet", "--mining=semihard"],
-    "triplet-hard": ["--loss=triplet", "--mining=hard"],
-    "triplet-all": ["--loss=triplet", "--mining=all"],
-    "softmax": ["--loss=softmax"],
-    "center": ["--loss=center"],
-    "sphereface": ["--loss=sphereface"],
-    "normface": ["--loss=normface"],
-    "cosface": ["--loss=cosface"],
-    "arcface": ["--loss=arcface"],
-    "combined": ["--loss=combined"],
-}
+sys.path.insert(0, ROOT)  # this checkout's tfface, whose train.py the runs use
+from tfface.training import heads  # noqa: E402
+
+# {run name: train.py flags}: every loss of the head table at its defaults, one run per
+# triplet mining (the same table as experiments/loss_zoo.py).
+RUNS = heads.runs()
 
 
 def main():

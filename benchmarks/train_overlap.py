@@ -40,7 +40,7 @@ from machine import describe  # noqa: E402
 
 from tfface.data import load  # noqa: E402
 from tfface.data.sampler import pk_batches  # noqa: E402
-from tfface.training.config import TrainConfig  # noqa: E402
+from tfface.training.schema import TrainConfig  # noqa: E402
 from tfface.training.trainer import Trainer  # noqa: E402
 
 

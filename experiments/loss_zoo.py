@@ -12,6 +12,8 @@ at this short budget):
     python experiments/loss_zoo.py --steps=400 --data=synthetic:1000 --seeds=0,1,2 \\
         -- --identities_per_batch=16
 
+The objectives are the head table's (`tfface.training.heads.runs()`: every loss, one per
+triplet mining), so a new head joins the zoo with its entry.
 Each (objective, seed) is one `python train.py --loss=… --seed=S --data=… --steps=…` run
 (subprocess, `--noexport`) into `<out>/<objective>/seed<S>/`, with its console output in
 `train.log` there. A run whose `eval/summary.json` already exists is reused, so an
@@ -41,18 +43,12 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNS = {
-    "softmax": ["--loss=softmax"],
-    "center": ["--loss=center"],
-    "sphereface": ["--loss=sphereface"],
-    "normface": ["--loss=normface"],
-    "cosface": ["--loss=cosface"],
-    "arcface": ["--loss=arcface"],
-    "combined": ["--loss=combined"],
-    "triplet-semihard": ["--loss=triplet", "--mining=semihard"],
-    "triplet-hard": ["--loss=triplet", "--mining=hard"],
-    "triplet-all": ["--loss=triplet", "--mining=all"],
-}
+sys.path.insert(0, ROOT)  # this checkout's tfface, whose train.py the runs use
+from tfface.training import heads  # noqa: E402
+
+# {objective: train.py flags}: every loss of the head table, one objective per triplet
+# mining (the same table as benchmarks/per_loss.py).
+RUNS = heads.runs()
 METRICS = (("accuracy", "accuracy_mean"), ("val", "val_mean"), ("auc", "auc"))
 
 

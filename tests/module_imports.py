@@ -1,5 +1,5 @@
-"""A fresh `python -X importtime -m MODULE ARGS`: how a command exited and what it imported
-(the CLI tests check that bad arguments exit before TensorFlow loads)."""
+"""A fresh `python -X importtime -m MODULE ARGS` (or `SCRIPT ARGS`): how a command exited and
+what it imported (the CLI tests check that bad arguments exit before TensorFlow loads)."""
 
 import os
 import subprocess
@@ -18,8 +18,17 @@ def run_module(module, *args, cwd=None, env=None, timeout=300):
         (returncode, stdout, stderr without the import-time lines, set of the dotted names
         of every module imported).
     """
+    return _run(["-m", module, *args], cwd, env, timeout)
+
+
+def run_script(script, *args, cwd=None, env=None, timeout=300):
+    """`run_module` for a script path (e.g. the checkout's train.py)."""
+    return _run([str(script), *args], cwd, env, timeout)
+
+
+def _run(command, cwd, env, timeout):
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", module, *args],
+        [sys.executable, "-X", "importtime", *command],
         cwd=None if cwd is None else str(cwd),
         env=dict(os.environ, PYTHONPATH=REPO, **(env or {})),
         capture_output=True,

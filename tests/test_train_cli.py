@@ -16,8 +16,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import train  # noqa: E402
-from tfface.training import config as config_lib  # noqa: E402
+from tests.module_imports import run_script  # noqa: E402
 from tfface.training import heads  # noqa: E402
+from tfface.training import preflight  # noqa: E402
+from tfface.training import run_dir  # noqa: E402
+from tfface.training import schema  # noqa: E402
 
 TINY = [
     "--data=synthetic:40",
@@ -70,7 +73,7 @@ def test_per_loss_defaults_and_overrides():
         assert train.config_from_flags().head_kwargs == {"margin": 3}
     with flagsaver.flagsaver(loss="triplet"):
         config = train.config_from_flags()
-        assert (config.mining, config.steps) == ("semihard", config_lib.DEFAULT_STEPS)
+        assert (config.mining, config.steps) == ("semihard", schema.DEFAULT_STEPS)
         assert config.model_dir == os.path.join("runs", "triplet-semihard")
         assert config.data == "synthetic"
     with flagsaver.flagsaver(loss="softmax", epochs=2):
@@ -213,16 +216,16 @@ def test_bad_inputs_exit_2_before_any_work(tmp_path, capsys, case):
 def test_lfw_eval_data_takes_the_image_extension(tmp_path):
     pairs_txt, images = _lfw_pairs(tmp_path, ext="png")
     with flagsaver.flagsaver(loss="softmax", eval_data=f"lfw:{pairs_txt},{images},png"):
-        config_lib.check_inputs(train.config_from_flags())
+        preflight.check_inputs(train.config_from_flags())
     with flagsaver.flagsaver(loss="softmax", eval_data=f"lfw:{pairs_txt},{images}"):
         with pytest.raises(ValueError, match="ann_0001.jpg"):
-            config_lib.check_inputs(train.config_from_flags())
+            preflight.check_inputs(train.config_from_flags())
 
 
 def test_resume_refuses_a_different_config_unless_allowed(tmp_path, capsys):
     with flagsaver.flagsaver(loss="arcface", steps=20, model_dir=str(tmp_path)):
         first = train.config_from_flags()
-    config_lib.write_run_files(first)
+    run_dir.write_run_files(first)
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["objective"]["head_kwargs"] == {"scale": 16.0, "margin": 0.3}
     if (tmp_path / "revision.txt").exists():  # in a git checkout
@@ -230,14 +233,12 @@ def test_resume_refuses_a_different_config_unless_allowed(tmp_path, capsys):
 
     changed = dict(first.__dict__, steps=40, learning_rate=0.01, log_every=5)
     with pytest.raises(ValueError, match=r"learning_rate: 0\.001 → 0\.01; steps: 20 → 40") as e:
-        config_lib.check_resume(config_lib.TrainConfig(**changed))
+        run_dir.check_resume(schema.TrainConfig(**changed))
     assert "--allow_config_change=learning_rate,steps" in str(e.value)
-    accepted = config_lib.check_resume(
-        config_lib.TrainConfig(**changed), allow=["steps", "learning_rate"]
-    )
+    accepted = run_dir.check_resume(schema.TrainConfig(**changed), allow=["steps", "learning_rate"])
     assert {name for name, _, _ in accepted} == {"steps", "learning_rate", "log_every"}
     with pytest.raises(ValueError, match="unknown fields"):
-        config_lib.check_resume(first, allow=["stepz"])
+        run_dir.check_resume(first, allow=["stepz"])
     # Through the command line: exit 2 naming the field, before any work.
     code, err = _main(capsys, loss="arcface", steps=40, model_dir=str(tmp_path))
     assert code == 2 and "steps: 20 → 40" in err
@@ -263,6 +264,102 @@ def test_bad_flag_exits_with_message_and_no_tensorflow_noise(tmp_path):
         "train.py: error: `mining` applies to loss='triplet' only. "
         "Received: loss='cosface', mining='hard'"
     )
+
+
+TRAIN_PY = os.path.join(REPO, "train.py")
+# Packages (and their submodules) that must not load before the checks. By prefix: a module
+# imported with `importlib.import_module` (lazy package names) has no importtime line of its
+# own, only its submodules have.
+NOT_BEFORE_CHECKS = ("tensorflow", "keras", "tfface.models", "tfface.layers", "tfface.losses")
+
+
+def _loaded(imported, packages):
+    return sorted(m for m in imported if any(m == p or m.startswith(p + ".") for p in packages))
+
+
+def _bad_case_files(tmp_path):
+    """Files the bad commands below name: a config naming an unknown section, an
+    identity folder with 3 people, an earlier run's config.json with other steps."""
+    (tmp_path / "typo.json").write_text('{"optimiser": {"learning_rate": 0.1}}')
+    _identity_folder(tmp_path / "faces", 3)
+    resumed = tmp_path / "resumed"
+    with flagsaver.flagsaver(loss="arcface", steps=20, model_dir=str(resumed)):
+        run_dir.write_run_files(train.config_from_flags())
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--loss=bogus"], "flag --loss=bogus: value should be one of <softmax|"),
+        (["--loss=arcfce"], "flag --loss=arcfce: value should be one of"),
+        (["--stepz=3"], "Unknown command line flag 'stepz'"),
+        (["--steps=ten"], "flag --steps=ten"),
+        (["--loss=cosface", "--mining=hard"], "`mining` applies to loss='triplet' only"),
+        (["--loss=sphereface", "--scale=30"], "--scale does not apply to --loss=sphereface"),
+        (["--loss=combined", "--margins=1,0.3"], "--margins needs three values m1,m2,m3"),
+        (["--loss=sphereface", "--margin=2.5"], "--margin must be an integer"),
+        (["--steps=10", "--epochs=2"], "`steps` or `epochs`, not both"),
+        (["--loss=triplet", "--images_per_identity=1"], "at least two images per identity"),
+        (["--config={tmp}/missing.json"], "--config={tmp}/missing.json: cannot read it"),
+        (["--config={tmp}/typo.json"], "unknown section 'optimiser'"),
+        (["--data=synthtic"], "--data=synthtic: Unknown data spec"),
+        (["--data=folder:{tmp}/nowhere"], "--data=folder:{tmp}/nowhere: Data spec"),
+        (["--data=folder:{tmp}/faces"], "holds 3 identities, fewer than"),
+        (["--data=synthetic:3"], "--data=synthetic:3 holds 3 identities"),
+        (["--eval_data=bin:{tmp}/lfw.bin"], "--eval_data=bin:{tmp}/lfw.bin: "),
+        (["--eval_data=lfw:{tmp}/pairs.txt"], "--eval_data=lfw:{tmp}/pairs.txt: "),
+        (["--trainable_blocks=2"], "--trainable_blocks applies to --pretrained runs only"),
+        (["--loss=arcface", "--steps=40", "--model_dir={tmp}/resumed"], "steps: 20 → 40"),
+        (["--allow_config_change=stepz", "--model_dir={tmp}/resumed"], "unknown fields"),
+        (["arcface"], "unexpected arguments ['arcface']"),
+    ],
+)
+def test_bad_command_lines_exit_2_before_tensorflow_is_imported(tmp_path, argv, message):
+    """Every flag, config-file and data-spec error of train.py exits 2 naming the flag,
+    from a fresh process that never imported TensorFlow, Keras or a model module (issue
+    15: they took ~12 s, after the TF import; absl's own flag errors exited 1)."""
+    _bad_case_files(tmp_path)
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    if not any(a.startswith("--model_dir") for a in argv):
+        argv.append(f"--model_dir={tmp_path / 'run'}")
+    code, out, errors, imported = run_script(TRAIN_PY, *argv, cwd=tmp_path)
+    assert code == 2, errors
+    assert errors.startswith("train.py: error: "), errors
+    assert message.format(tmp=tmp_path) in errors
+    assert "tfface.training.schema" in imported
+    assert not _loaded(imported, NOT_BEFORE_CHECKS), _loaded(imported, NOT_BEFORE_CHECKS)
+    assert not (tmp_path / "run").exists()
+
+
+def test_good_command_imports_tensorflow_and_trains(tmp_path):
+    """The same fresh train.py given a good command loads TensorFlow and trains (so the
+    test above would have seen TensorFlow had it been imported); a backbone error, whose
+    rule is the Keras backbone registry, exits 2 once Keras is loaded, before any work."""
+    model_dir = tmp_path / "run"
+    args = [*TINY, "--loss=arcface", "--steps=1", "--noevaluate", "--noexport"]
+    code, out, errors, imported = run_script(
+        TRAIN_PY, *args, "--backbone=resnet50", f"--model_dir={model_dir}", cwd=tmp_path
+    )
+    assert code == 2, errors
+    assert "train.py: error: --backbone must be one of" in errors
+    assert _loaded(imported, ["tensorflow"]) and _loaded(imported, ["keras"])
+    assert not model_dir.exists()
+    code, out, errors, imported = run_script(
+        TRAIN_PY, *args, f"--model_dir={model_dir}", cwd=tmp_path
+    )
+    assert code == 0, errors[-3000:]
+    for package in (
+        "tensorflow",
+        "keras",
+        "tfface.models",
+        "tfface.layers",
+        "tfface.training.trainer",
+    ):
+        assert _loaded(imported, [package]), package
+    assert "step 1/1 loss=" in out
+    assert (model_dir / "config.json").is_file() and (model_dir / "embedding_model.keras").is_file()
+    for noise in ("absl::InitializeLog", "oneDNN custom operations", "Could not find cuda"):
+        assert noise not in errors
 
 
 @pytest.mark.parametrize("module", ["tfface.eval", "tfface.data"])

@@ -15,15 +15,20 @@ __version__ = "0.1.0"
 
 
 def _cli_start():
-    # `python -m tfface` and the `tfface` script check their arguments before TensorFlow
-    # loads (a bad argument exits 2 in well under a second instead of after a ~5-12 s TF
-    # import) and import the subpackages they need themselves (tfface/cli/main.py).
+    # `python -m tfface`, the `tfface` script and train.py check their arguments before
+    # TensorFlow loads (a bad argument exits 2 in well under a second instead of after a
+    # ~5-12 s TF import) and import the subpackages they need themselves
+    # (tfface/cli/main.py, train.py).
     argv = list(getattr(sys, "orig_argv", None) or [])
     if "-m" in argv:
         # `python -m tfface.export` and `python -m tfface.data` likewise (their __main__.py).
         module = argv[argv.index("-m") + 1 : argv.index("-m") + 2]
         return module in (["tfface"], ["tfface.export"], ["tfface.data"])
-    return os.path.basename(sys.argv[0] if sys.argv else "") == "tfface"
+    script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    # The checkout's own train.py only: another script of that name may rely on the
+    # eager imports below (Keras registrations).
+    train_py = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "train.py")
+    return os.path.basename(script) == "tfface" or script == train_py
 
 
 from tfface import _startup  # noqa: E402

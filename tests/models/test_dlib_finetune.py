@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tfface import models
-from tfface.training.config import TrainConfig
-from tfface.training.config import check_inputs
+from tfface.training.preflight import check_inputs
+from tfface.training.schema import TrainConfig
 
 
 def _config(model_dir, steps, **kwargs):

@@ -55,7 +55,7 @@ def make_data():
 def multi_worker_case(model_dir):
     """Data and config shared by the two-worker run and its one-device reference, so the
     two sides of that comparison cannot drift apart."""
-    from tfface.training.config import TrainConfig
+    from tfface.training.schema import TrainConfig
 
     data = FixedData(fixed_batches(3, 4, 3, 8, 8, seed=0), 8)
     config = TrainConfig(

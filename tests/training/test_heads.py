@@ -1,16 +1,18 @@
 """The head table: every loss builds its head from one entry; accuracy without the margin."""
 
 import math
+import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfface import layers
+from tfface import losses
 from tfface import models
 from tfface.training import heads
-from tfface.training.config import TrainConfig
 from tfface.training.objective import Objective
+from tfface.training.schema import TrainConfig
 
 
 @pytest.mark.parametrize("loss", heads.LOSSES)
@@ -107,3 +109,46 @@ def test_embedding_model_with_features_shares_the_embedding_graph():
         unit, features / np.linalg.norm(features, axis=1, keepdims=True), atol=1e-6
     )
     assert isinstance(model.get_layer("l2_normalize"), layers.L2Normalize)
+
+
+def test_run_table_is_the_head_table():
+    """`heads.runs()` (the runs of benchmarks/per_loss.py and experiments/loss_zoo.py):
+    every loss once, triplet once per mining, each named as its default model_dir."""
+    runs = heads.runs()
+    assert set(runs) == {
+        "softmax",
+        "center",
+        "sphereface",
+        "normface",
+        "cosface",
+        "arcface",
+        "combined",
+        "triplet-semihard",
+        "triplet-hard",
+        "triplet-all",
+    }
+    for name, flags in runs.items():
+        values = dict(flag.removeprefix("--").split("=") for flag in flags)
+        config = TrainConfig(**values).validate()
+        assert config.model_dir == os.path.join("runs", name)
+
+
+@pytest.mark.parametrize("loss", heads.LOSSES)
+def test_spec_says_what_the_loss_needs(loss):
+    """The table, not the loss's name, decides: mining, num_classes, the P×K minimum."""
+    spec = heads.get_head(loss)
+    assert spec.mines == (loss == "triplet") and spec.classifies == (not spec.mines)
+    config = TrainConfig(loss=loss)
+    assert config.mining == spec.default_mining
+    if spec.mines:
+        for mining in spec.mining:
+            assert hasattr(losses, spec.mining[mining])
+        with pytest.raises(ValueError, match="at least two images per identity"):
+            TrainConfig(loss=loss, images_per_identity=1).validate()
+        Objective(loss, None, mining=spec.default_mining)  # no classes needed
+    else:
+        TrainConfig(loss=loss, images_per_identity=1).validate()
+        with pytest.raises(ValueError, match="`num_classes` must be an int >= 2"):
+            Objective(loss, 1)
+        with pytest.raises(ValueError, match="`mining` applies to loss='triplet' only"):
+            TrainConfig(loss=loss, mining="hard").validate()

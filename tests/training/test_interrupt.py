@@ -13,7 +13,8 @@ import tensorflow as tf
 
 from tests.training.conftest import FixedData
 from tests.training.conftest import tiny_model
-from tfface.training.config import TrainConfig
+from tfface.training import signals
+from tfface.training.schema import TrainConfig
 from tfface.training.trainer import Trainer
 from tfface.training.trainer import TrainingInterrupted
 
@@ -94,6 +95,22 @@ def test_signal_saves_the_step_in_flight_and_resumes(tmp_path, make_data, signum
     straight.fit()
     for a, b in zip(_weights(straight), _weights(resumed), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "pending, agreed",
+    [
+        ([0, 0], 0),
+        ([0, signal.SIGINT], signal.SIGINT),
+        ([signal.SIGINT, signal.SIGTERM, 0], signal.SIGTERM),
+        ([signal.SIGTERM, signal.SIGINT], signal.SIGTERM),
+    ],
+)
+def test_workers_agree_on_the_signal_of_highest_precedence(pending, agreed):
+    """Each worker's pending signal (0: none), summed as the step's all-reduce sums them:
+    every worker decodes the same signal, SIGTERM over SIGINT, 0 when none is pending."""
+    counts = sum(tf.stack(signals.pending_counts(tf.constant(int(s), tf.int32))) for s in pending)
+    assert int(signals.agreed_signal(counts)) == int(agreed)
 
 
 def test_signal_on_a_checkpoint_step_saves_once(tmp_path, make_data):

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tests.training.conftest import FixedData
 from tests.training.conftest import tiny_model
-from tfface.training.config import TrainConfig
+from tfface.training.schema import TrainConfig
 from tfface.training.trainer import MAX_CONSECUTIVE_SKIPPED_STEPS
 from tfface.training.trainer import NonFiniteLossError
 from tfface.training.trainer import Trainer

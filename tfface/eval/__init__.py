@@ -6,6 +6,8 @@
 - `bin_pack`: insightface `.bin` packs, read with a restricted unpickler.
 - `pairs`: LFW-style pairs for held-out identities, the raw-pixel baseline.
 - `identification`: open-set 1:N identification (CMC, TPIR at FPIR, calibrated thresholds).
+- `heldout`: the held-out report train.py prints (verification rows next to the raw-pixel
+  and untrained baselines, 1:N); `scatter`: a 2-D PCA scatter PNG of embeddings.
 - `cli` (`python -m tfface.eval`): evaluate a saved model on LFW or a `.bin` pack.
 """
 

@@ -1,12 +1,19 @@
-"""The head table: one entry per training loss, the only place a new head is added.
+"""The head table: one `HeadSpec` per training loss, the only place a loss is described.
 
-Each `HeadSpec` says which layer the loss trains, whether it reads the unnormalised
-backbone features, its per-loss defaults (measured on the synthetic faces, BENCHMARKS.md
-per-loss table) and which head flags of train.py apply to it. `Objective`, `TrainConfig`
-and train.py read this table; nothing else lists the losses.
+A loss either trains a head on the embeddings (a margin head of `tfface.layers`, or a plain
+softmax `Dense`, optionally with `CenterLoss`) or mines its pairs in the batch (triplet:
+no head, one `tfface.losses` function per mining). Its entry says which, whether it reads
+the unnormalised backbone features, its per-loss defaults (measured on the synthetic
+faces, BENCHMARKS.md per-loss table), its default training data and run name, and which
+head flags of train.py apply to it. `TrainConfig` (its per-loss policy and checks),
+`Objective`, train.py's flags and the loss tables of `benchmarks/per_loss.py` and
+`experiments/loss_zoo.py` (`runs()`) read this table; none of them names a loss.
 
-Adding a head: write the layer (a `tfface.layers.MarginSoftmax` subclass), export it from
-`tfface.layers`, add one `HeadSpec` below.
+Adding a margin head: write the layer (a `tfface.layers.MarginSoftmax` subclass), export it
+from `tfface.layers`, add one `HeadSpec` below (and a `HeadFlag` if it brings a new
+train.py flag). This module imports neither TensorFlow nor Keras (train.py checks flags
+with it before TensorFlow loads); `layer_class`, `build_head` and `check_head_kwargs`
+import Keras when called.
 """
 
 import dataclasses
@@ -32,14 +39,17 @@ class HeadSpec:
     Attributes:
         name: the `--loss` value.
         layer: class name in `tfface.layers` (a margin head taking `[embeddings, labels]`),
-            `"Dense"` for a plain softmax classifier, or None (triplet: no head).
+            `"Dense"` for a plain softmax classifier, or None (a mining loss: no head).
         raw_features: the head reads the unnormalised backbone features instead of the unit
             embeddings (its logits scale with ‖x‖, or its centers live in feature space).
         defaults: layer keyword arguments used unless overridden (`head_kwargs`).
-        flags: the head flags (`scale`, `margin`, `margins`) that set layer arguments.
+        flags: the head flags (names in `HEAD_FLAGS`) that set layer arguments.
+        integer_arguments: layer arguments that take integers (a flag value must be whole).
         center: adds `tfface.layers.CenterLoss` (softmax + λ·center).
+        mining: {mining name: `tfface.losses` function name} of a loss that mines its
+            pairs in the batch; the first is the default. Empty for the heads.
         data: default training data.
-        notes: per-flag hints appended to "does not apply" errors.
+        notes: per-flag hints appended to the errors about that flag.
     """
 
     name: str
@@ -47,27 +57,86 @@ class HeadSpec:
     raw_features: bool = False
     defaults: dict = dataclasses.field(default_factory=dict)
     flags: tuple = ()
+    integer_arguments: tuple = ()
     center: bool = False
+    mining: dict = dataclasses.field(default_factory=dict)
     data: str = HEAD_DATA
     notes: dict = dataclasses.field(default_factory=dict)
 
     @property
     def margin_head(self):
+        """A `tfface.layers` margin head (called on `[embeddings, labels]`)."""
         return self.layer not in (None, "Dense")
 
+    @property
+    def classifies(self):
+        """Trains a head with one weight row per identity: needs `num_classes` >= 2."""
+        return self.layer is not None
+
+    @property
+    def mines(self):
+        """Mines its pairs in the batch: needs `mining`, and positives (K >= 2) and
+        negatives (P >= 2) in every batch."""
+        return bool(self.mining)
+
+    @property
+    def default_mining(self):
+        """The mining used when none is given (None for the heads)."""
+        return next(iter(self.mining), None)
+
+    def run_name(self, mining=None):
+        """The run's name: the default `model_dir` is `runs/<run_name>`."""
+        return f"{self.name}-{mining}" if self.mines else self.name
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadFlag:
+    """A train.py flag that sets margin-head layer arguments (on the heads listing it).
+
+    Attributes:
+        name: the flag's name.
+        help: its help text.
+        arguments: the layer arguments it sets: one (a number flag) or several (a list
+            flag, one number per argument, e.g. `--margins=m1,m2,m3`).
+    """
+
+    name: str
+    help: str
+    arguments: tuple
+
+    @property
+    def is_list(self):
+        return len(self.arguments) > 1
+
+
+HEAD_FLAGS = {
+    flag.name: flag
+    for flag in (
+        HeadFlag("scale", "Margin-head scale s (normface/cosface/arcface/combined).", ("scale",)),
+        HeadFlag("margin", "Margin m: cosface/arcface additive, sphereface int m.", ("margin",)),
+        HeadFlag("margins", "Combined margin m1,m2,m3 (cos(m1·θ + m2) − m3).", ("m1", "m2", "m3")),
+    )
+}
+
+_TRIPLET_MINING = {
+    "semihard": "triplet_semihard_loss",
+    "hard": "triplet_hard_loss",
+    "all": "triplet_batch_all_loss",
+}
 
 HEADS = {
     spec.name: spec
     for spec in (
         HeadSpec("softmax", layer="Dense", raw_features=True),
         HeadSpec("center", layer="Dense", raw_features=True, center=True),
-        HeadSpec("triplet", data=TRIPLET_DATA),
+        HeadSpec("triplet", mining=_TRIPLET_MINING, data=TRIPLET_DATA),
         HeadSpec(
             "sphereface",
             layer="SphereFace",
             raw_features=True,
             flags=("margin",),
-            notes={"scale": "its scale is ‖x‖"},
+            integer_arguments=("margin",),
+            notes={"scale": "its scale is ‖x‖", "margin": "the integer m of cos(m·θ)"},
         ),
         HeadSpec("normface", layer="NormFace", defaults={"scale": _SCALE}, flags=("scale",)),
         HeadSpec(
@@ -92,7 +161,8 @@ HEADS = {
     )
 }
 LOSSES = tuple(HEADS)
-HEAD_FLAGS = ("scale", "margin", "margins")
+# Every mining name of the table (the choices of `TrainConfig.mining`).
+MINING = tuple(dict.fromkeys(m for spec in HEADS.values() for m in spec.mining))
 
 
 def get_head(loss):
@@ -102,17 +172,30 @@ def get_head(loss):
     return HEADS[loss]
 
 
-def head_kwargs_from_flags(loss, scale=None, margin=None, margins=None):
-    """Layer keyword arguments set by the head flags (None: not given).
+def runs():
+    """{run name: train.py flags} of every loss at its defaults, one run per mining of a
+    mining loss, in table order (the runs of `benchmarks/per_loss.py` and
+    `experiments/loss_zoo.py`)."""
+    out = {}
+    for spec in HEADS.values():
+        for mining in spec.mining or (None,):
+            mined = [f"--mining={mining}"] if mining else []
+            out[spec.run_name(mining)] = [f"--loss={spec.name}", *mined]
+    return out
+
+
+def head_kwargs_from_flags(loss, **given):
+    """Layer keyword arguments set by the head flags `given` ({flag name: value}; None:
+    not given), in the order of `HEAD_FLAGS`.
 
     Raises ValueError naming the flag when it does not apply to `loss` or is malformed.
     """
     spec = get_head(loss)
-    given = {"scale": scale, "margin": margin, "margins": margins}
-    kwargs = {}
+    unknown = sorted(set(given) - set(HEAD_FLAGS))
+    if unknown:
+        raise TypeError(f"Unknown head flags {unknown}; expected some of {list(HEAD_FLAGS)}.")
+    given = {name: given[name] for name in HEAD_FLAGS if given.get(name) is not None}
     for name, value in given.items():
-        if value is None:
-            continue
         if not spec.flags:
             raise ValueError(
                 f"--{name} applies to margin heads only. Received: --loss={loss}, --{name}={value}"
@@ -123,27 +206,36 @@ def head_kwargs_from_flags(loss, scale=None, margin=None, margins=None):
             raise ValueError(
                 f"--{name} does not apply to --loss={loss} ({hint}). Received: --{name}={value}"
             )
-    if scale is not None:
-        kwargs["scale"] = float(scale)
-    if margin is not None:
-        if spec.name == "sphereface":
-            # SphereFace's margin is the integer m of cos(m·θ).
-            if margin != int(margin):
+    kwargs = {}
+    for name, value in given.items():
+        flag = HEAD_FLAGS[name]
+        if flag.is_list:
+            values = value.split(",") if isinstance(value, str) else list(value)
+            if len(values) != len(flag.arguments):
+                count = _NUMBER_WORDS.get(len(flag.arguments), len(flag.arguments))
                 raise ValueError(
-                    f"SphereFace's margin is an integer m. Received: --margin={margin}"
+                    f"--{name} needs {count} values {','.join(flag.arguments)}. Received: {values}"
                 )
-            margin = int(margin)
-        kwargs["margin"] = margin
-    if margins is not None:
-        if isinstance(margins, str):
-            margins = margins.split(",")
-        if len(margins) != 3:
-            raise ValueError(f"--margins needs three values m1,m2,m3. Received: {margins}")
-        try:
-            kwargs.update(zip(("m1", "m2", "m3"), (float(m) for m in margins), strict=True))
-        except ValueError:
-            raise ValueError(f"--margins must be numbers. Received: {margins}") from None
+            try:
+                numbers = [float(v) for v in values]
+            except ValueError:
+                raise ValueError(f"--{name} must be numbers. Received: {values}") from None
+        else:
+            numbers = [float(value)]
+        for argument, number in zip(flag.arguments, numbers, strict=True):
+            if argument in spec.integer_arguments:
+                if number != int(number):
+                    note = f" ({spec.notes[name]})" if name in spec.notes else ""
+                    raise ValueError(
+                        f"--{name} must be an integer for --loss={loss}{note}. "
+                        f"Received: --{name}={value}"
+                    )
+                number = int(number)
+            kwargs[argument] = number
     return kwargs
+
+
+_NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
 
 
 def resolve_head_kwargs(loss, head_kwargs=None):
@@ -159,7 +251,7 @@ def resolve_head_kwargs(loss, head_kwargs=None):
 
 
 def layer_class(loss):
-    """The layer class of `loss`'s head (imports Keras), or None for triplet."""
+    """The layer class of `loss`'s head (imports Keras), or None for a mining loss."""
     spec = get_head(loss)
     if spec.layer is None:
         return None

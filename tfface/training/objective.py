@@ -1,4 +1,4 @@
-"""The training objective: a classification head, or triplet mining over the global batch.
+"""The training objective: a classification head, or in-batch mining over the global batch.
 
 `Objective` is called in replica context (inside `strategy.run`) on one replica's shard and
 returns that replica's loss. The trainer divides it by the number of replicas before taking
@@ -17,22 +17,11 @@ gradients, because the optimizer all-reduces gradients with a SUM:
 import keras
 import tensorflow as tf
 
+from tfface.training.choices import MINING_SCOPES
 from tfface.training.heads import LOSSES  # noqa: F401  (re-exported)
+from tfface.training.heads import MINING  # noqa: F401  (re-exported)
 from tfface.training.heads import build_head
 from tfface.training.heads import get_head
-
-MINING = ("semihard", "hard", "all")
-MINING_SCOPES = ("global", "replica")
-
-
-def _triplet_fn(mining):
-    from tfface import losses
-
-    return {
-        "semihard": losses.triplet_semihard_loss,
-        "hard": losses.triplet_hard_loss,
-        "all": losses.triplet_batch_all_loss,
-    }[mining]
 
 
 def all_gather_with_gradient(x):
@@ -67,7 +56,8 @@ class Objective(tf.Module):
     Args:
         loss: one of `LOSSES` (the head table, `tfface.training.heads`).
         num_classes: number of training identities (heads and centers).
-        mining: triplet mining, one of `MINING` (triplet loss only; ignored otherwise).
+        mining: for a loss that mines (triplet), one of its `HeadSpec.mining` names;
+            ignored otherwise.
         mining_scope: `"global"` mines on the all-gathered global batch, `"replica"` on
             each replica's shard (tensorflow-addons' behaviour under MirroredStrategy).
         triplet_margin: triplet margin α.
@@ -88,6 +78,9 @@ class Objective(tf.Module):
     Returns `(loss, stats)`: a float32 scalar and a dict of float32/int32 scalars
     (`positive_pairs`, `active_fraction` for triplet; `accuracy` for heads, on the logits
     without margin).
+
+    Which branch a loss takes is its `HeadSpec`'s: `mines` (gather, then the mining's
+    `tfface.losses` function) or `classifies` (head logits and cross-entropy).
     """
 
     def __init__(
@@ -104,14 +97,16 @@ class Objective(tf.Module):
     ):
         super().__init__(name="objective")
         self.spec = get_head(loss)
-        if loss == "triplet" and mining not in MINING:
-            raise ValueError(f"`mining` must be one of {MINING}. Received: mining={mining!r}")
+        if self.spec.mines and mining not in self.spec.mining:
+            raise ValueError(
+                f"`mining` must be one of {tuple(self.spec.mining)}. Received: mining={mining!r}"
+            )
         if mining_scope not in MINING_SCOPES:
             raise ValueError(
                 f"`mining_scope` must be one of {MINING_SCOPES}. "
                 f"Received: mining_scope={mining_scope!r}"
             )
-        if loss != "triplet" and (not isinstance(num_classes, int) or num_classes < 2):
+        if self.spec.classifies and (not isinstance(num_classes, int) or num_classes < 2):
             raise ValueError(
                 f"`num_classes` must be an int >= 2 for loss={loss!r}. "
                 f"Received: num_classes={num_classes!r}"
@@ -158,7 +153,7 @@ class Objective(tf.Module):
 
     def __call__(self, embeddings, labels, training=True, global_labels=None, features=None):
         embeddings = tf.cast(embeddings, tf.float32)
-        if self.loss == "triplet":
+        if self.spec.mines:
             ctx = tf.distribute.get_replica_context()
             if self.mining_scope == "global" and ctx is not None and ctx.num_replicas_in_sync > 1:
                 embeddings = all_gather_with_gradient(embeddings)
@@ -169,7 +164,9 @@ class Objective(tf.Module):
                         labels = ctx.all_gather(tf.identity(labels), axis=0)
                 else:
                     labels = global_labels
-            loss, stats = _triplet_fn(self.mining)(
+            from tfface import losses
+
+            loss, stats = getattr(losses, self.spec.mining[self.mining])(
                 labels,
                 embeddings,
                 margin=self.triplet_margin,

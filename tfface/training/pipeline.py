@@ -1,9 +1,9 @@
 """`train_and_evaluate`: train → held-out verification against baselines → export.
 
 The verification rows (raw pixels, the freshly initialised network, the trained network)
-are measured with `tfface.eval` on the same `PairSet`. The untrained row is taken before
-any checkpoint is restored, from the network as `seed` initialises it, so a resumed run
-reports the same baseline as an uninterrupted one.
+are measured with `tfface.eval.heldout` on the same `PairSet`. The untrained row is taken
+before any checkpoint is restored, from the network as `seed` initialises it, so a resumed
+run reports the same baseline as an uninterrupted one.
 """
 
 import json
@@ -14,46 +14,18 @@ import numpy as np
 import tensorflow as tf
 
 from tfface.eval import pairs as pairs_lib
-from tfface.eval.embed import embed_array
-from tfface.eval.identification import evaluate_identification
+from tfface.eval.heldout import baseline_results
+from tfface.eval.heldout import evaluate_model
+from tfface.eval.heldout import format_table
+from tfface.eval.heldout import heldout_identification
+from tfface.eval.heldout import summary_dict
 from tfface.eval.identification import format_identification
-from tfface.training.config import check_identities
+from tfface.eval.scatter import write_scatter
+from tfface.training import heads
+from tfface.training import run_dir
+from tfface.training.preflight import check_identities
 from tfface.training.trainer import Trainer
 from tfface.training.trainer import write_scalar
-
-MODEL_FILE = "embedding_model.keras"  # the trained embedding model (python -m tfface.export)
-EVAL_BATCH = 256
-
-
-def _row(name, result):
-    return (
-        f"  {name:<15} {result.accuracy_mean:.4f} ± {result.accuracy_std:.4f}   "
-        f"{result.val_mean:.3f} ± {result.val_std:.3f}   {result.auc:.4f}"
-    )
-
-
-def format_table(pair_set, results):
-    """The console table: one row per (name, VerificationResult)."""
-    first = next(iter(results.values()))
-    lines = [
-        f"Held-out verification on {pair_set.name}: {len(pair_set)} pairs, "
-        f"{first.num_folds} folds (cosine similarity)",
-        f"  {'model':<15} {'accuracy ± std':<17}   {'VAL@FAR=1e-3':<13}   AUC",
-    ]
-    lines += [_row(name, r) for name, r in results.items()]
-    return "\n".join(lines)
-
-
-def _summary_dict(result):
-    return {
-        "accuracy_mean": result.accuracy_mean,
-        "accuracy_std": result.accuracy_std,
-        "val_mean": result.val_mean,
-        "val_std": result.val_std,
-        "far_mean": result.far_mean,
-        "auc": result.auc,
-        "eer": result.eer,
-    }
 
 
 def load_training_source(config):
@@ -72,51 +44,9 @@ def _total_steps(config, source):
     return config.epochs * max(1, -(-source.num_examples // config.global_batch_size))
 
 
-def finished_run(config, total_steps):
-    """The summary of a run in `config.model_dir` that already reached `total_steps` and
-    exported (when asked to), else None: rerunning it would only export a second copy."""
-    path = os.path.join(config.model_dir, "eval", "summary.json")
-    latest = tf.train.latest_checkpoint(os.path.join(config.model_dir, "checkpoints"))
-    if latest is None or not os.path.exists(path):
-        return None
-    with open(path) as f:
-        summary = json.load(f)
-    done = summary.get("train", {}).get("final_step") == total_steps
-    at_end = latest.rsplit("-", 1)[-1] == str(total_steps)
-    exported = not config.export or os.path.isdir(summary.get("export_path") or "")
-    return summary if done and at_end and exported else None
-
-
 def _embedder(model):
     fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     return lambda x: fn(x).numpy()
-
-
-def evaluate_model(embed, pair_set):
-    """(VerificationResult, unit embeddings) of an embedding function on `pair_set`."""
-    emb = embed_array(embed, pair_set.images, batch_size=EVAL_BATCH, flip=pair_set.flip)
-    return pairs_lib.evaluate_embeddings_on_pairs(emb, pair_set), emb
-
-
-def heldout_identification(embeddings, pair_set):
-    """Open-set 1:N (rank-1/5/10, TPIR@FPIR) on held-out identities with labels (the
-    synthetic set), for raw pixels and the given embeddings; {} for pair-only sets."""
-    if pair_set.labels is None:
-        return {}
-    raw = pairs_lib.raw_pixel_embeddings(pair_set.images)
-    return {
-        "raw pixels": evaluate_identification(raw, pair_set.labels),
-        "trained net": evaluate_identification(embeddings, pair_set.labels),
-    }
-
-
-def baseline_results(embed, pair_set):
-    """{"raw pixels": …, "untrained net": …}: the rows a trained net must beat."""
-    raw = pairs_lib.raw_pixel_embeddings(pair_set.images)
-    return {
-        "raw pixels": pairs_lib.evaluate_embeddings_on_pairs(raw, pair_set),
-        "untrained net": evaluate_model(embed, pair_set)[0],
-    }
 
 
 def train_and_evaluate(config, strategy=None, source=None, scatter=True, log=print):
@@ -139,7 +69,7 @@ def train_and_evaluate(config, strategy=None, source=None, scatter=True, log=pri
     if source is None:
         source = load_training_source(config)
     total_steps = _total_steps(config, source)
-    done = finished_run(config, total_steps) if config.evaluate else None
+    done = run_dir.finished_run(config, total_steps) if config.evaluate else None
     if done is not None:
         where = f"; exported to {done['export_path']}" if done.get("export_path") else ""
         log(
@@ -157,7 +87,7 @@ def train_and_evaluate(config, strategy=None, source=None, scatter=True, log=pri
         f"loss={config.loss}"
         + (
             f" mining={config.mining} scope={config.mining_scope}"
-            if config.loss == "triplet"
+            if heads.get_head(config.loss).mines
             else ""
         )
         + f"; {trainer.num_replicas} replica(s); batch {config.global_batch_size} "
@@ -189,7 +119,7 @@ def train_and_evaluate(config, strategy=None, source=None, scatter=True, log=pri
     summary = trainer.fit(hooks=hooks)
     out = {"train": summary, "total_steps": trainer.total_steps}
     if chief:
-        out["model_path"] = os.path.join(model_dir, MODEL_FILE)
+        out["model_path"] = os.path.join(model_dir, run_dir.MODEL_FILE)
         trainer.model.save(out["model_path"])
     if not evaluate:
         return out
@@ -210,7 +140,7 @@ def train_and_evaluate(config, strategy=None, source=None, scatter=True, log=pri
             "or check the data before using its export."
         )
 
-    eval_dir = os.path.join(model_dir, "eval")
+    eval_dir = os.path.join(model_dir, run_dir.EVAL_DIR)
     os.makedirs(eval_dir, exist_ok=True)
     from tfface.eval import write_report
 
@@ -222,7 +152,7 @@ def train_and_evaluate(config, strategy=None, source=None, scatter=True, log=pri
     )
     for name, key in (("raw pixels", "raw_pixels"), ("untrained net", "untrained")):
         write_report(results[name], os.path.join(eval_dir, f"{key}.json"))
-    writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+    writer = tf.summary.create_file_writer(os.path.join(model_dir, run_dir.EVENTS_DIR))
     with writer.as_default(step=trainer.total_steps):
         write_scalar("heldout/accuracy", trained.accuracy_mean)
         write_scalar("heldout/auc", trained.auc)
@@ -238,7 +168,7 @@ def train_and_evaluate(config, strategy=None, source=None, scatter=True, log=pri
         {
             "eval_data": config.eval_data,
             "eval_pairs": len(pair_set),
-            "results": {name: _summary_dict(r) for name, r in results.items()},
+            "results": {name: summary_dict(r) for name, r in results.items()},
             "beats_raw_pixels": bool(gain > 0),
             "identification": {name: r.to_dict() for name, r in identification.items()},
             "threshold": threshold,
@@ -255,33 +185,7 @@ def train_and_evaluate(config, strategy=None, source=None, scatter=True, log=pri
         out["export_path"] = path
         log(f"Exported SavedModel to {path} (verify threshold {threshold:.4f}).")
     out["wall_seconds"] = time.time() - t_start
-    with open(os.path.join(eval_dir, "summary.json"), "w") as f:
+    with open(os.path.join(eval_dir, run_dir.SUMMARY_FILE), "w") as f:
         json.dump(out, f, indent=1, default=str)
         f.write("\n")
     return out
-
-
-def write_scatter(path, embeddings, labels, max_identities=10, title=None):
-    """2-D scatter of held-out embeddings of a few identities (first two principal axes)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    ids = np.unique(labels)[:max_identities]
-    mask = np.isin(labels, ids)
-    x = embeddings[mask] - embeddings[mask].mean(axis=0)
-    # Principal axes via SVD: a linear projection, so distances are not warped like t-SNE.
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    xy = x @ vt[:2].T
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
-    try:
-        for k in ids:
-            sel = labels[mask] == k
-            ax.scatter(xy[sel, 0], xy[sel, 1], s=12, label=str(int(k)))
-        ax.set_title(title or f"held-out embeddings, {len(ids)} identities (PCA)", fontsize=10)
-        ax.legend(fontsize=6, ncol=2, loc="best")
-        fig.tight_layout()
-        fig.savefig(path)
-    finally:
-        plt.close(fig)

@@ -3,9 +3,8 @@
 import keras
 
 from tfface.api_export import tfface_export
-
-SCHEDULES = ("cosine", "piecewise", "constant")
-OPTIMIZERS = ("sgd", "adam", "adamw")
+from tfface.training.choices import OPTIMIZERS
+from tfface.training.choices import SCHEDULES
 
 
 @tfface_export("tfface.training.WarmupSchedule")

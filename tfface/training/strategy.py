@@ -5,7 +5,7 @@ import os
 
 import tensorflow as tf
 
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+from tfface.training.choices import STRATEGIES
 
 
 def make_strategy(name="auto"):
@@ -66,11 +66,3 @@ def is_chief(strategy):
     if "chief" in cluster:
         return task_type == "chief"
     return task_type == "worker" and task_id == 0
-
-
-def worker_id(strategy):
-    """Index of this worker (0 unless multi-worker)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or resolver.task_id is None:
-        return 0
-    return int(resolver.task_id)

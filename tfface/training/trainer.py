@@ -5,18 +5,24 @@ loop is written out: the host pulls one global P×K batch, splits it into contig
 per-replica shards (replica r gets rows [r·b, (r+1)·b), so with P divisible by the number of
 replicas every shard holds whole identities), and `strategy.run` computes each replica's
 loss and applies the SUM-all-reduced gradients (see `objective.py` for the scaling).
+
+The Trainer orchestrates; its parts live beside it: `checkpoints` (what a checkpoint holds,
+save/restore, resume), `signals` (SIGINT/SIGTERM and their agreement across workers),
+`errors` (`NonFiniteLossError`, `TrainingInterrupted`).
 """
 
 import math
 import os
-import signal
-import tempfile
-import threading
 import time
 
 import keras
 import tensorflow as tf
 
+from tfface.training import run_dir
+from tfface.training import signals
+from tfface.training.checkpoints import Checkpoints
+from tfface.training.errors import NonFiniteLossError
+from tfface.training.errors import TrainingInterrupted
 from tfface.training.objective import Objective
 from tfface.training.schedules import WarmupSchedule
 from tfface.training.schedules import make_optimizer
@@ -32,48 +38,6 @@ STEP_NONFINITE_STATE = 3  # a variable (weight, BatchNorm statistic, slot) is no
 # halves the loss scale (2^15 at the start). This many skips in a row take the scale from
 # 2^15 to 2^-5: the gradients themselves are not finite, so the run stops.
 MAX_CONSECUTIVE_SKIPPED_STEPS = 20
-
-
-class NonFiniteLossError(RuntimeError):
-    """Raised when a training step is not finite: its loss, its global gradient norm, or the
-    model/optimizer state after it. Nothing non-finite is applied or saved.
-
-    Attributes:
-        step: the 1-based step that was not finite.
-        last_checkpoint: the latest saved checkpoint (every save is checked finite), or None.
-    """
-
-    def __init__(self, message, step=None, last_checkpoint=None):
-        super().__init__(message)
-        self.step = step
-        self.last_checkpoint = last_checkpoint
-
-
-# The signals `fit` turns into a save and `TrainingInterrupted`, in increasing precedence.
-_SIGNALS = (int(signal.SIGINT), int(signal.SIGTERM))
-
-
-class TrainingInterrupted(RuntimeError):
-    """Raised by `Trainer.fit` after SIGINT/SIGTERM, once the step in flight has finished
-    and a checkpoint of it is saved.
-
-    Attributes:
-        step: the step the checkpoint holds.
-        signum: the signal received.
-        checkpoint: the checkpoint path.
-        exit_code: 128 + signum (130 for SIGINT, 143 for SIGTERM), the shell convention.
-    """
-
-    def __init__(self, step, signum, checkpoint):
-        name = signal.Signals(signum).name
-        super().__init__(
-            f"interrupted at step {step}; rerun the same command to resume "
-            f"({name}; saved {checkpoint})"
-        )
-        self.step = step
-        self.signum = signum
-        self.checkpoint = checkpoint
-        self.exit_code = 128 + int(signum)
 
 
 class Trainer:
@@ -163,11 +127,9 @@ class Trainer:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self._data_iterator = None
-        self._checkpoint = None
-        self._manager = None
+        self._checkpoints = None
         self._train_step_fn = None
         self._finite_fn = None
-        self._saved_step = None
         self.last_status = None
 
     # === Building ===
@@ -320,16 +282,13 @@ class Trainer:
 
         # One collective for both: a bad gradient on any replica, a signal on any worker.
         # Every worker then stops after the same step and joins the same (collective) save.
-        # (Counts, summed: ReduceOp has no MAX. SIGTERM wins over SIGINT.)
         def flags_of(bad, signum):
-            return tf.stack([bad, *(tf.cast(tf.equal(signum, s), tf.float32) for s in _SIGNALS)])
+            return tf.stack([bad, *signals.pending_counts(signum)])
 
         flags = strategy.run(flags_of, args=(bad, signum))
         flags = strategy.reduce(tf.distribute.ReduceOp.SUM, flags, axis=None)
         bad = flags[0]
-        signal_seen = tf.constant(0, tf.int32)
-        for i, s in enumerate(_SIGNALS):
-            signal_seen = tf.where(flags[1 + i] > 0, s, signal_seen)
+        signal_seen = signals.agreed_signal(flags[1:])
         loss_finite = tf.math.is_finite(loss)
         finite = tf.logical_and(loss_finite, tf.equal(bad, 0.0))
 
@@ -378,16 +337,11 @@ class Trainer:
         return loss, stats
 
     # === Checkpoints ===
-    def _checkpoint_dir(self):
-        base = os.path.join(self.config.model_dir, "checkpoints")
-        if self.chief:
-            return base
-        # Non-chief workers must also save (the save is collective) but not into model_dir.
-        return os.path.join(tempfile.gettempdir(), f"tfface_worker_ckpt_{os.getpid()}")
-
-    def _ensure_checkpoint(self):
-        if self._manager is not None:
+    def _ensure_checkpoints(self):
+        if self._checkpoints is not None:
             return
+        if self._data_iterator is None:
+            self._data_iterator = self._make_iterator()
         items = {
             "model": self.model,
             "objective": self.objective,
@@ -395,36 +349,20 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
         }
-        self._iterator_in_checkpoint = _checkpointable_iterator(self._data_iterator)
-        if self._iterator_in_checkpoint:
-            items["data"] = self._data_iterator
-        self._checkpoint = tf.train.Checkpoint(**items)
-        self._manager = tf.train.CheckpointManager(
-            self._checkpoint, self._checkpoint_dir(), max_to_keep=self.config.keep_checkpoints
+        self._checkpoints = Checkpoints(
+            self.config.model_dir,
+            items,
+            step=self.step,
+            data_iterator=self._data_iterator,
+            keep=self.config.keep_checkpoints,
+            chief=self.chief,
+            is_finite=self.state_is_finite,
         )
 
     def restore(self):
         """Restores the latest checkpoint in `model_dir`, if any; returns its path or None."""
-        if self._data_iterator is None:
-            self._data_iterator = self._make_iterator()
-        self._ensure_checkpoint()
-        path = tf.train.latest_checkpoint(os.path.join(self.config.model_dir, "checkpoints"))
-        if path is None:
-            return None
-        self._checkpoint.restore(path).assert_existing_objects_matched()
-        if not self.state_is_finite():
-            raise NonFiniteLossError(
-                f"The checkpoint {path} holds non-finite values (written before the NaN "
-                "guard checked saves?); resume from an earlier one.",
-                step=int(self.step.numpy()),
-                last_checkpoint=path,
-            )
-        self._saved_step = int(self.step.numpy())
-        if not self._iterator_in_checkpoint:
-            # The iterator could not be checkpointed: replay the data stream to the step.
-            for _ in range(int(self.step.numpy())):
-                next(self._data_iterator)
-        return path
+        self._ensure_checkpoints()
+        return self._checkpoints.restore()
 
     def state_is_finite(self):
         """True when every float variable of the model, objective and optimizer is finite."""
@@ -435,33 +373,21 @@ class Trainer:
     def save(self):
         """Saves a checkpoint numbered by the step; refuses (raises) a non-finite state, so
         that every checkpoint on disk is a good one to resume from."""
-        self._ensure_checkpoint()
-        step = int(self.step.numpy())
-        if step == self._saved_step:  # e.g. a signal right after a periodic save
-            return self._manager.latest_checkpoint
-        if not self.state_is_finite():
-            raise NonFiniteLossError(
-                f"Refusing to save non-finite values at step {step}; the last good "
-                f"checkpoint is {self._manager.latest_checkpoint}.",
-                step=step,
-                last_checkpoint=self._manager.latest_checkpoint,
-            )
-        path = self._manager.save(checkpoint_number=step)
-        self._saved_step = step
-        return path
+        self._ensure_checkpoints()
+        return self._checkpoints.save()
+
+    @property
+    def latest_checkpoint(self):
+        """The latest checkpoint this run saved or resumed from, or None."""
+        return self._checkpoints.latest if self._checkpoints else None
 
     # === The loop ===
     @property
     def _multi_worker(self):
         return isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
-    def _catches_signals(self):
-        # Python delivers signals to the main thread only. Multi-worker: the step all-reduces
-        # each worker's pending signal, so all workers stop and save after the same step.
-        return threading.current_thread() is threading.main_thread()
-
     def _stop(self, step, loss, status, skipped=0):
-        last = self._manager.latest_checkpoint if self._manager else None
+        last = self.latest_checkpoint
         where = f"the last good checkpoint is {last}" if last else "no checkpoint was saved yet"
         if status == STEP_NONFINITE_STATE:
             what = (
@@ -508,13 +434,14 @@ class Trainer:
             self.log(f"Starting at step 0/{self.total_steps}.")
         writer = None
         if self.chief:
-            writer = tf.summary.create_file_writer(os.path.join(cfg.model_dir, "train"))
+            writer = tf.summary.create_file_writer(os.path.join(cfg.model_dir, run_dir.EVENTS_DIR))
         t0 = time.time()
         last_t, last_step = t0, start
         loss_value = float("nan")
         stats_values = {}
         skipped_in_row = 0
-        with _SignalCatcher(self._catches_signals()) as caught:
+        # Multi-worker: the step all-reduces each worker's pending signal (signals.py).
+        with signals.SignalCatcher(signals.can_catch()) as caught:
             for step in range(start, self.total_steps):
                 images, labels = next(self._data_iterator)
                 loss, stats, status, signal_seen = self._run_step(
@@ -570,7 +497,7 @@ class Trainer:
                 writer.flush()
             if caught.signum is not None:
                 raise TrainingInterrupted(
-                    int(self.step.numpy()), caught.signum, self._manager.latest_checkpoint
+                    int(self.step.numpy()), caught.signum, self.latest_checkpoint
                 )
         return {
             "start_step": start,
@@ -596,49 +523,3 @@ def write_scalar(name, value, step=None):
     return tf.summary.write(
         name, tf.constant(value, tf.float32), step=step, metadata=metadata.SerializeToString()
     )
-
-
-class _SignalCatcher:
-    """Within the block, SIGINT/SIGTERM only set `signum` (the loop saves and stops after
-    the step in flight); a second signal restores the previous handlers and acts at once."""
-
-    SIGNALS = _SIGNALS
-
-    def __init__(self, enabled=True):
-        self.enabled = enabled
-        self.signum = None
-        self._previous = {}
-
-    def __enter__(self):
-        if self.enabled:
-            for signum in self.SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.signum is None:
-            self.signum = signum
-            return
-        self._restore()
-        signal.raise_signal(signum)
-
-    def _restore(self):
-        for signum, handler in self._previous.items():
-            if handler is not None:
-                signal.signal(signum, handler)
-        self._previous = {}
-
-    def __exit__(self, *exc_info):
-        self._restore()
-
-
-def _checkpointable_iterator(iterator):
-    """tf.data iterators are checkpointable unless the pipeline holds Python state."""
-    if not isinstance(iterator, tf.data.Iterator):
-        return False
-    try:
-        with tempfile.TemporaryDirectory() as d:
-            tf.train.Checkpoint(data=iterator).write(os.path.join(d, "probe"))
-        return True
-    except (tf.errors.FailedPreconditionError, tf.errors.UnimplementedError, ValueError):
-        return False

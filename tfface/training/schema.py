@@ -1,34 +1,32 @@
 """`TrainConfig`: every knob of a training run, its defaults, the per-loss policy, its checks.
 
 A run's configuration is resolved in the tensorflow/models order: the defaults below →
-`--config=FILE` (JSON with the sections below; a run's own `config.json` is one) → the
-command-line flags (`--flagfile` included). Fields left None are then filled by the
-per-loss policy of the head table (`tfface.training.heads`): the default data, steps,
-mining, head settings and model_dir. The flags are derived from the fields, one flag per
-field with the field's name, plus the head flags `--scale`, `--margin`, `--margins`.
+`--config=FILE` (JSON with the sections below; a run's own `config.json` is one; read by
+`load_config_file`) → the command-line flags (`tfface.training.flags`). Fields left None
+are then filled by the per-loss policy of the head table (`tfface.training.heads`): the
+default data, steps, mining, head settings and model_dir.
 
-train.py writes the resolved config to `<model_dir>/config.json` (and the code revision to
-`<model_dir>/revision.txt`); a resumed run whose config differs in a field that shapes the
-trained weights is refused unless `--allow_config_change` names the field.
+This module imports neither TensorFlow nor Keras: train.py resolves and checks the config
+before TensorFlow loads. The checks here concern the config alone; what it names outside
+itself (files, backbone, head layer) is checked by `tfface.training.preflight`, and the
+run directory (config.json, resume) by `tfface.training.run_dir`.
 """
 
 import dataclasses
 import json
 import os
-import subprocess
 
 from tfface.training import heads
-from tfface.training.objective import MINING
-from tfface.training.objective import MINING_SCOPES
-from tfface.training.schedules import OPTIMIZERS
-from tfface.training.schedules import SCHEDULES
-from tfface.training.strategy import STRATEGIES
+from tfface.training.choices import DISTANCE_METRICS
+from tfface.training.choices import MINING_SCOPES
+from tfface.training.choices import OPTIMIZERS
+from tfface.training.choices import SCHEDULES
+from tfface.training.choices import STRATEGIES
 
 SECTIONS = ("data", "model", "objective", "optimizer", "run", "evaluation", "export")
 DEFAULT_STEPS = 300
-DISTANCE_METRICS = ("L2", "squared-L2", "angular")
-CONFIG_FILE = "config.json"
-REVISION_FILE = "revision.txt"
+# The losses that mine their pairs in the batch (the only ones `mining` applies to).
+_MINING_LOSSES = tuple(spec for spec in heads.HEADS.values() if spec.mines)
 
 
 def _field(default, section, help, choices=None, resume_free=False, flag=True):
@@ -49,9 +47,10 @@ def _field(default, section, help, choices=None, resume_free=False, flag=True):
 class TrainConfig:
     """Configuration of a training run (train.py builds one from `--config` and its flags).
 
-    None means "the per-loss policy decides" and is filled on construction: `data` (a
-    loss's default training data), `mining` ("semihard" for triplet), `steps`
-    (`DEFAULT_STEPS` unless `epochs`), `model_dir` (runs/<loss>, runs/triplet-<mining>);
+    None means "the per-loss policy decides" and is filled on construction from the
+    loss's `HeadSpec`: `data` (its default training data), `mining` (its default mining,
+    "semihard" for triplet; None for the heads), `steps` (`DEFAULT_STEPS` unless
+    `epochs`), `model_dir` (runs/<run name>: runs/<loss>, runs/triplet-<mining>);
     `head_kwargs` start from the loss's defaults. An epoch is
     ceil(num_training_images / global_batch) steps.
     """
@@ -89,7 +88,12 @@ class TrainConfig:
     # === objective ===
     loss: str = _field("triplet", "objective", "Training objective.", choices=heads.LOSSES)
     mining: str = _field(
-        None, "objective", "Triplet mining (triplet loss only; default semihard).", MINING
+        None,
+        "objective",
+        "In-batch mining of "
+        + ", ".join(f"--loss={s.name} (default {s.default_mining})" for s in _MINING_LOSSES)
+        + "; an error with the other losses.",
+        heads.MINING,
     )
     mining_scope: str = _field(
         "global",
@@ -125,7 +129,7 @@ class TrainConfig:
         None,
         "run",
         "Checkpoints, TensorBoard, reports, config.json (default runs/<loss>, "
-        "runs/triplet-<mining> for triplet).",
+        "runs/<loss>-<mining> for a mining loss such as triplet).",
         resume_free=True,
     )
     checkpoint_every: int = _field(
@@ -167,12 +171,12 @@ class TrainConfig:
         spec = heads.HEADS.get(self.loss)
         if self.data is None:
             self.data = spec.data if spec else heads.HEAD_DATA
-        if self.mining is None and self.loss == "triplet":
-            self.mining = "semihard"
+        if self.mining is None and spec is not None:
+            self.mining = spec.default_mining
         if self.steps is None:
             self.steps = 0 if self.epochs else DEFAULT_STEPS
         if self.model_dir is None:
-            name = self.loss + (f"-{self.mining}" if self.loss == "triplet" else "")
+            name = spec.run_name(self.mining) if spec else self.loss
             self.model_dir = os.path.join("runs", name)
         if spec is not None and spec.margin_head:
             self.head_kwargs = {**spec.defaults, **(self.head_kwargs or {})}
@@ -188,11 +192,16 @@ class TrainConfig:
                 raise ValueError(
                     f"`{field.name}` must be one of {allowed}. Received: {field.name}={value!r}"
                 )
-        if self.loss == "triplet" and self.mining is None:
-            raise ValueError(f"`mining` must be one of {MINING} for loss='triplet'. Received: None")
-        if self.loss != "triplet" and self.mining is not None:
+        spec = heads.HEADS[self.loss]
+        if spec.mines and self.mining not in spec.mining:
             raise ValueError(
-                f"`mining` applies to loss='triplet' only. Received: loss={self.loss!r}, "
+                f"`mining` must be one of {tuple(spec.mining)} for loss={self.loss!r}. "
+                f"Received: mining={self.mining!r}"
+            )
+        if not spec.mines and self.mining is not None:
+            losses = " or ".join(f"loss={s.name!r}" for s in _MINING_LOSSES)
+            raise ValueError(
+                f"`mining` applies to {losses} only. Received: loss={self.loss!r}, "
                 f"mining={self.mining!r}"
             )
         positive = (
@@ -223,16 +232,18 @@ class TrainConfig:
             raise ValueError(
                 f"`learning_rate` must be > 0. Received: learning_rate={self.learning_rate}"
             )
-        if self.loss == "triplet":
+        if spec.mines:
+            # Mining draws positives and negatives from the batch itself.
             if self.images_per_identity < 2:
                 raise ValueError(
-                    "Triplet loss needs at least two images per identity in a batch. "
-                    f"Received: images_per_identity={self.images_per_identity}"
+                    f"loss={self.loss!r} needs at least two images per identity in a batch "
+                    f"(no positives otherwise). Received: images_per_identity="
+                    f"{self.images_per_identity}"
                 )
             if self.identities_per_batch < 2:
                 raise ValueError(
-                    "Triplet loss needs at least two identities per batch (a single identity "
-                    "has no negatives). "
+                    f"loss={self.loss!r} needs at least two identities per batch (a single "
+                    "identity has no negatives). "
                     f"Received: identities_per_batch={self.identities_per_batch}"
                 )
         if not self.triplet_margin >= 0:
@@ -243,7 +254,7 @@ class TrainConfig:
             raise ValueError(
                 f"`center_weight` must be >= 0. Received: center_weight={self.center_weight}"
             )
-        if self.head_kwargs and not heads.HEADS[self.loss].margin_head:
+        if self.head_kwargs and not spec.margin_head:
             raise ValueError(
                 f"`head_kwargs` apply to margin heads only. Received: loss={self.loss!r}, "
                 f"head_kwargs={self.head_kwargs}"
@@ -282,14 +293,15 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _fields_by_name():
+def fields_by_name():
+    """{name: dataclasses.Field} of every `TrainConfig` field."""
     return {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
 def read_sections(sections, source="config"):
     """{field: value} from a {section: {field: value}} dict; raises ValueError naming
     `source` and the unknown section or field."""
-    fields = _fields_by_name()
+    fields = fields_by_name()
     if not isinstance(sections, dict):
         raise ValueError(
             f"{source}: expected a JSON object of sections {SECTIONS}. "
@@ -322,241 +334,3 @@ def load_config_file(path):
     except json.JSONDecodeError as e:
         raise ValueError(f"--config={path}: not valid JSON: {e}.") from None
     return read_sections(sections, source=f"--config={path}")
-
-
-# === Flags ===
-_FLAG_TYPES = {bool: "bool", int: "integer", float: "float", str: "string"}
-
-
-def define_flags(flag_values=None):
-    """Defines one absl flag per config field (default None: "not given"), the head
-    flags, `--config` and `--allow_config_change`."""
-    from absl import flags
-
-    fv = flag_values or flags.FLAGS
-    for field in dataclasses.fields(TrainConfig):
-        if not field.metadata["flag"]:
-            continue
-        meta = field.metadata
-        default = field.default
-        shown = "per-loss policy" if default is None else default
-        help_text = f"[{meta['section']}] {meta['help']} (default: {shown})"
-        if meta["choices"] is not None:
-            flags.DEFINE_enum(field.name, None, list(meta["choices"]), help_text, flag_values=fv)
-        else:
-            define = getattr(flags, f"DEFINE_{_FLAG_TYPES[field.type]}")
-            define(field.name, None, help_text, flag_values=fv)
-    flags.DEFINE_float(
-        "scale",
-        None,
-        "[objective] Margin-head scale s (normface/cosface/arcface/combined).",
-        flag_values=fv,
-    )
-    flags.DEFINE_float(
-        "margin",
-        None,
-        "[objective] Margin m: cosface/arcface additive, sphereface int m.",
-        flag_values=fv,
-    )
-    flags.DEFINE_list(
-        "margins",
-        None,
-        "[objective] Combined margin m1,m2,m3 (cos(m1·θ + m2) − m3).",
-        flag_values=fv,
-    )
-    flags.DEFINE_string(
-        "config",
-        None,
-        "JSON config file ({section: {field: value}}, e.g. a run's config.json); flags "
-        "given on the command line override it.",
-        flag_values=fv,
-    )
-    flags.DEFINE_list(
-        "allow_config_change",
-        [],
-        "Fields that may differ from the config.json of the run being resumed (e.g. steps).",
-        flag_values=fv,
-    )
-
-
-def config_from_flags(flag_values=None):
-    """defaults → `--config` file → flags given; the resolved, validated `TrainConfig`."""
-    from absl import flags
-
-    fv = flag_values or flags.FLAGS
-    values = load_config_file(fv.config) if fv.config else {}
-    for field in dataclasses.fields(TrainConfig):
-        if field.metadata["flag"] and fv[field.name].value is not None:
-            values[field.name] = fv[field.name].value
-    given = {name: fv[name].value for name in heads.HEAD_FLAGS}
-    if any(v is not None for v in given.values()):
-        loss = values.get("loss", TrainConfig.loss)
-        from_flags = heads.head_kwargs_from_flags(loss, **given)
-        values["head_kwargs"] = {**values.get("head_kwargs", {}), **from_flags}
-    return TrainConfig(**values).validate()
-
-
-# === Inputs on disk ===
-def _check_pretrained(config, models):
-    """--pretrained needs published weights for the backbone at their size and width."""
-    if config.trainable_blocks is not None and not config.pretrained:
-        raise ValueError(
-            "--trainable_blocks applies to --pretrained runs only. "
-            f"Received: --trainable_blocks={config.trainable_blocks}"
-        )
-    if not config.pretrained:
-        return
-    if config.backbone not in models.list_pretrained():
-        raise ValueError(
-            f"--pretrained: tfface has weights for {models.list_pretrained()} only. "
-            f"Received: --backbone={config.backbone}"
-        )
-    spec = models.get_pretrained_spec(config.backbone)
-    if (config.image_size, config.embedding_dim) != (spec.image_size, spec.embedding_dim):
-        raise ValueError(
-            f"--pretrained {config.backbone} takes --image_size={spec.image_size} "
-            f"--embedding_dim={spec.embedding_dim}. Received: --image_size="
-            f"{config.image_size} --embedding_dim={config.embedding_dim}"
-        )
-    blocks = config.trainable_blocks
-    if blocks is not None and not 0 <= blocks <= spec.num_blocks:
-        raise ValueError(
-            f"--trainable_blocks must be in [0, {spec.num_blocks}] for {config.backbone}. "
-            f"Received: --trainable_blocks={blocks}"
-        )
-
-
-def check_inputs(config):
-    """Checks what the config names outside itself, cheaply and before any model exists:
-    the backbone, the head settings, the data spec (and its identity count when it is
-    known without reading images), the held-out pairs. Raises ValueError naming the flag.
-    """
-    from tfface import models
-
-    if config.backbone not in models.list_backbones():
-        raise ValueError(
-            f"--backbone must be one of {models.list_backbones()}. "
-            f"Received: --backbone={config.backbone}"
-        )
-    _check_pretrained(config, models)
-    try:
-        heads.check_head_kwargs(config.loss, config.head_kwargs)
-    except ValueError as e:
-        raise ValueError(
-            f"--loss={config.loss} with head settings {config.head_kwargs}: {e}"
-        ) from None
-    from tfface.data.loader import check_spec
-
-    try:
-        kind, arg = check_spec(config.data)
-    except ValueError as e:
-        raise ValueError(f"--data={config.data}: {e}") from None
-    check_identities(config, _count_identities(kind, arg))
-    if config.evaluate:
-        from tfface.eval.pairs import check_pair_spec
-
-        try:
-            check_pair_spec(config.eval_data)
-        except ValueError as e:
-            raise ValueError(f"--eval_data={config.eval_data}: {e}") from None
-
-
-def _count_identities(kind, arg):
-    """The identity count of a data spec when it is known without reading images, else None."""
-    if kind == "synthetic":
-        return int(arg) if arg else 10_000
-    if kind == "folder":
-        return sum(1 for e in os.scandir(arg) if e.is_dir() and any(os.scandir(e.path)))
-    return None
-
-
-def check_identities(config, num_identities):
-    """Raises ValueError when the data has too few identities for a P×K batch."""
-    if num_identities is None:
-        return
-    if num_identities < config.identities_per_batch:
-        raise ValueError(
-            f"--data={config.data} holds {num_identities} identities, fewer than "
-            f"--identities_per_batch={config.identities_per_batch} (a P×K batch draws P "
-            "distinct identities). Lower --identities_per_batch or add identities."
-        )
-    if num_identities < 2:
-        raise ValueError(
-            f"--data={config.data} holds {num_identities} identity; training needs at least "
-            "two (a triplet batch needs negatives, a classifier two classes)."
-        )
-
-
-# === The run directory ===
-def code_revision(path=None):
-    """`git describe`-like revision text of the checkout holding `path`, or None."""
-    root = path or os.path.dirname(os.path.abspath(__file__))
-
-    def git(*args):
-        return subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=True
-        ).stdout
-
-    try:
-        head = git("rev-parse", "HEAD").strip()
-        status = git("status", "--porcelain", "--untracked-files=no")
-        diff = git("diff", "HEAD") if status else ""
-    except (OSError, subprocess.SubprocessError):
-        return None
-    text = f"git hash: {head}\n"
-    text += (
-        "git status: clean\n" if not status else f"git status:\n{status}\ngit diff HEAD:\n{diff}"
-    )
-    return text
-
-
-def changed_fields(old, new):
-    """[(field, old, new)] of the fields in which two `TrainConfig`s differ."""
-    return [
-        (f.name, getattr(old, f.name), getattr(new, f.name))
-        for f in dataclasses.fields(TrainConfig)
-        if getattr(old, f.name) != getattr(new, f.name)
-    ]
-
-
-def check_resume(config, allow=()):
-    """Compares `config` with `<model_dir>/config.json` of an earlier start, if any.
-
-    Returns the accepted changes [(field, old, new)]. Raises ValueError naming every field
-    that shapes the trained weights and differs, unless `allow` names it.
-    """
-    path = os.path.join(config.model_dir, CONFIG_FILE)
-    fields = _fields_by_name()
-    unknown = [name for name in allow if name not in fields]
-    if unknown:
-        raise ValueError(
-            f"--allow_config_change names unknown fields {unknown}; fields: {sorted(fields)}"
-        )
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        old = TrainConfig.from_dict(json.load(f), source=path)
-    changes = changed_fields(old, config)
-    refused = [c for c in changes if not fields[c[0]].metadata["resume_free"] and c[0] not in allow]
-    if refused:
-        listed = "; ".join(f"{name}: {a!r} → {b!r}" for name, a, b in refused)
-        raise ValueError(
-            f"{config.model_dir} holds a run started with a different config ({listed}). "
-            "Use another --model_dir, or allow a deliberate change with "
-            f"--allow_config_change={','.join(c[0] for c in refused)}."
-        )
-    return changes
-
-
-def write_run_files(config):
-    """Writes `<model_dir>/config.json` and, in a git checkout, `<model_dir>/revision.txt`."""
-    os.makedirs(config.model_dir, exist_ok=True)
-    tmp = os.path.join(config.model_dir, CONFIG_FILE + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(config.to_dict(), f, indent=1)
-        f.write("\n")
-    os.replace(tmp, os.path.join(config.model_dir, CONFIG_FILE))
-    revision = code_revision()
-    if revision is not None:
-        with open(os.path.join(config.model_dir, REVISION_FILE), "w") as f:
-            f.write(revision)
