@@ -7,6 +7,7 @@ import tensorflow as tf
 from tfface.data.sampler import PKIndexSampler
 from tfface.data.sampler import pk_batches
 from tfface.data.source import Source
+from tfface.training.strategy import mirrored_strategy
 
 
 class IndexSource(Source):
@@ -121,7 +122,7 @@ def test_num_replicas_requires_divisible_p_and_shards_hold_whole_blocks():
         PKIndexSampler(labels, 6, 4, seed=0, num_replicas=4)
     source = IndexSource(labels)
     ds = pk_batches(source, 6, 4, seed=0, image_size=8, augment=False, num_replicas=2)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored_strategy(["/cpu:0", "/cpu:1"])
     dist = iter(strategy.experimental_distribute_dataset(ds))
     for _ in range(3):
         _, y = next(dist)

@@ -15,6 +15,7 @@ import tensorflow as tf
 from tfface.export import existing_versions
 from tfface.export import export_saved_model
 from tfface.export import saved_model as saved_model_lib
+from tfface.training.strategy import mirrored_strategy
 
 from .helpers import EMBEDDING_DIM
 from .helpers import IMAGE_SIZE
@@ -216,7 +217,7 @@ def test_mixed_precision_model_exports_float32(tmp_path):
 
 def test_model_trained_under_mirrored_strategy(tmp_path):
     """Training helpers export models whose variables are MirroredVariables."""
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored_strategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         model = make_embedding_model()
         model.compile(optimizer="sgd", loss="mse")

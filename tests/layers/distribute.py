@@ -2,18 +2,7 @@
 
 
 def mirrored_strategy():
-    """A 2-CPU MirroredStrategy whose collective keys do not collide with earlier ones.
+    """A 2-CPU MirroredStrategy whose collective keys do not collide with earlier ones."""
+    from tfface.training.strategy import mirrored_strategy as make
 
-    Every MirroredStrategy starts its collective group/instance keys at the same values and
-    TF caches each collective instance's shape per key, so a second strategy in the same
-    process can fail with "Shape mismatch in the collective instance". TF's own tests give
-    each strategy a distinct `_collective_key_base`; so does this helper.
-    """
-    import tensorflow as tf
-
-    mirrored_strategy.calls += 1
-    tf.distribute.MirroredStrategy._collective_key_base = 10_000 * mirrored_strategy.calls
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-
-
-mirrored_strategy.calls = 0
+    return make(["/cpu:0", "/cpu:1"])

@@ -166,8 +166,10 @@ class TripletSemiHardLossTest(TripletLossChecks, TestCase):
     def test_mirrored_strategy_replica_context(self):
         import tensorflow as tf
 
+        from tests.layers.distribute import mirrored_strategy
+
         labels, emb = reference.random_batch(8, 16, 4, "mixed")
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        strategy = mirrored_strategy()
         dataset = tf.data.Dataset.from_tensor_slices((labels, emb)).batch(16)
         batch = next(iter(strategy.experimental_distribute_dataset(dataset)))
 

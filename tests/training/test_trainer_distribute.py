@@ -7,6 +7,7 @@ import tensorflow as tf
 from tests.training.conftest import tiny_model
 from tfface.training import objective as objective_lib
 from tfface.training.schema import TrainConfig
+from tfface.training.strategy import mirrored_strategy
 from tfface.training.trainer import STEP_APPLIED
 from tfface.training.trainer import Trainer
 
@@ -53,11 +54,9 @@ _MIRRORED = []
 
 
 def _mirrored():
-    """One MirroredStrategy per process: a second instance restarts the collective instance
-    keys, which TF's runtime has cached from the first ("Collective instance 100 expected
-    type 2 ... but got type 0")."""
+    """One MirroredStrategy for the module's tests (its variables' replicas are reused)."""
     if not _MIRRORED:
-        _MIRRORED.append(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+        _MIRRORED.append(mirrored_strategy(["/cpu:0", "/cpu:1"]))
     return _MIRRORED[0]
 
 

@@ -1,5 +1,6 @@
 """Strategy set-up: one name per `tf.distribute` strategy the trainer supports."""
 
+import itertools
 import json
 import os
 
@@ -33,7 +34,24 @@ def make_strategy(name="auto"):
     if name == "mirrored":
         # Without GPUs, mirror over logical CPUs (tests configure two): one replica each.
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices)
+        return mirrored_strategy(devices)
+
+
+_KEY_BASES = itertools.count(1)
+
+
+def mirrored_strategy(devices):
+    """A `tf.distribute.MirroredStrategy` over `devices` that may share a process with others.
+
+    Every MirroredStrategy starts its collective group and instance keys at the same values,
+    and TF's runtime caches each collective instance's shape and type by key, so a second
+    strategy in one process (a notebook, a test session) fails with "Shape mismatch in the
+    collective instance 101". TF's own tests give each strategy a distinct
+    `_collective_key_base`; so does this function. A strategy made directly with
+    `tf.distribute.MirroredStrategy` afterwards inherits the last base: make them all here.
+    """
+    tf.distribute.MirroredStrategy._collective_key_base = 10_000 * next(_KEY_BASES)
+    return tf.distribute.MirroredStrategy(devices)
 
 
 def _multi_worker():
