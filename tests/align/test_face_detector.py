@@ -118,3 +118,33 @@ def test_large_min_face_size(detector, astronaut):
     assert boxes.shape[1:] == (4,) and landmarks.shape[1:] == (5, 2)
     # 512 px / 1000 × 20 ≈ 10 px: smaller than one P-Net window, so nothing is found.
     assert FaceDetector(min_face_size=1000).detect(astronaut)[1].shape == (0,)
+
+
+def test_networks_are_traced_once_for_every_image_and_patch_count(astronaut):
+    """P-Net runs once per pyramid level and R-Net / O-Net on every candidate batch; each
+    is one compiled graph, so their Python `call` runs when tracing, never per image.
+    Traces are counted, not timed, across photos of three sizes (other pyramids, other
+    candidate counts)."""
+    detector = FaceDetector()
+    calls = {}
+    for stage in detector._detector().stages:
+        # The Keras network itself (a compiled stage holds it as its python_function).
+        network = getattr(stage.model, "python_function", stage.model)
+        name = type(stage).__name__
+
+        def counted(*args, _call=network.call, _name=name, **kwargs):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _call(*args, **kwargs)
+
+        network.call = counted
+    photos = [
+        astronaut,
+        np.asarray(Image.fromarray(astronaut).resize((300, 200))),
+        np.concatenate([astronaut, astronaut[:, ::-1]], axis=1),
+    ]
+    counts = []
+    for photo in photos:
+        assert len(detector.detect(photo)[0]) >= 1
+        counts.append(dict(calls))
+    assert set(counts[0]) == {"StagePNet", "StageRNet", "StageONet"}
+    assert counts[-1] == counts[0], f"traced again: {counts}"

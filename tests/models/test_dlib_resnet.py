@@ -138,6 +138,43 @@ def test_zero_extend_add_matches_numpy():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(out), expected, atol=0)
 
 
+def test_channel_affine_is_the_depthwise_conv_it_replaces():
+    """γ·x + β per channel with `DepthwiseConv2D(1)`'s weights, config and variables."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 5, 5, 8)).astype("float32")
+    conv = keras.layers.DepthwiseConv2D(1, use_bias=True)
+    conv.build(x.shape)
+    conv.set_weights([rng.normal(size=(1, 1, 8, 1)), rng.normal(size=8)])
+    affine = dlib_resnet.ChannelAffine(name="affine")
+    affine.build(x.shape)
+    affine.set_weights(conv.get_weights())
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(affine(x)), keras.ops.convert_to_numpy(conv(x)), atol=1e-6
+    )
+    assert [v.name for v in affine.weights] == ["kernel", "bias"]
+    again = dlib_resnet.ChannelAffine.from_config(affine.get_config())
+    assert again.kernel_size == (1, 1) and again.use_bias
+    with pytest.raises(ValueError, match="Received: kernel_size=\\(3, 3\\)"):
+        dlib_resnet.ChannelAffine(kernel_size=3)
+    with pytest.raises(ValueError, match="Received: use_bias=False"):
+        dlib_resnet.ChannelAffine(use_bias=False)
+
+
+@pytest.mark.tensorflow_only
+def test_traced_network_has_no_depthwise_conv():
+    """TF 2.21's oneDNN rewrite breaks DepthwiseConv2dNative + BiasAdd + Add + Relu (16
+    log lines per trace, "Relu has an empty op name", and an unoptimised graph): every
+    residual block ended in that pattern while the affine layers were depthwise convs."""
+    import tensorflow as tf
+
+    model = dlib_resnet.dlib_resnet_v1()
+    spec = tf.TensorSpec([None, 150, 150, 3], tf.float32)
+    graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec).graph
+    ops_ = {op.type for op in graph.get_operations()}
+    assert "DepthwiseConv2dNative" not in ops_
+    assert {"Conv2D", "Mul", "Relu"} <= ops_
+
+
 def test_architecture_sizes_follow_dlib():
     # dlib: 150 → conv 72 → max-pool 35 → 17 → 8 → 4 → 2 (the 3×3 block output at 4×4 is
     # zero-extended by add_prev).

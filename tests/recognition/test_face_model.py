@@ -149,3 +149,31 @@ def test_missing_weights_package_is_a_model_load_error(monkeypatch):
     monkeypatch.setattr(pretrained, "load_pretrained", missing)
     with pytest.raises(ModelLoadError, match="'dlib_resnet_v1': install it with"):
         FaceModel("dlib_resnet_v1")
+
+
+def test_keras_models_are_traced_once_for_every_batch_size(model):
+    """`embed` runs a Keras model as one compiled graph: its Python `call` runs when the
+    graph is traced, not per batch (eagerly it ran on every call, ~10× slower for
+    dlib_resnet_v1). Traces are counted, not timed: batches of 1 to 70 crops (chunks of 32
+    and a remainder) must not retrace."""
+    import keras
+
+    calls = []
+
+    class CountCalls(keras.layers.Layer):
+        def call(self, x):
+            calls.append(x.shape[0])
+            return x
+
+    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3))
+    counted = keras.Model(inputs, model(CountCalls()(inputs)))
+    face_model = FaceModel(counted)
+    after_load = len(calls)
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 5, 32, 33, 70, 1, 7):
+        crops = rng.integers(0, 256, (n, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+        embeddings = face_model.embed(crops)
+        np.testing.assert_allclose(
+            embeddings, np.asarray(model(crops.astype("float32"), training=False)), atol=1e-5
+        )
+    assert len(calls) <= after_load, f"traced again after loading: batch sizes {calls}"

@@ -107,7 +107,9 @@ def test_huge_photo_is_downscaled_for_detection_only(recognizer, photos, faces_o
             return super().detect(image)
 
     big = np.asarray(Image.fromarray(photos["Eileen Collins"]).resize((2048, 2048)))
-    small_side = Recognizer(recognizer.model, SpyDetector(), max_detect_side=600)
+    small_side = Recognizer(
+        recognizer.model, SpyDetector(), max_detect_side=600, detect_tiles=False
+    )
     (face,) = small_side.faces(big)
     assert seen == [(600, 600, 3)]
     # Landmarks come back in the big photo's pixels: 4× those found on the 512-px photo
@@ -115,6 +117,42 @@ def test_huge_photo_is_downscaled_for_detection_only(recognizer, photos, faces_o
     (original,) = faces_of("Eileen Collins")
     np.testing.assert_allclose(face.landmarks, (original.landmarks + 0.5) * 4 - 0.5, atol=12.0)
     assert face.quality["face_size_px"] > 300
+
+
+def test_faces_too_small_for_the_downscaled_copy_are_found_on_tiles(photos):
+    """A 36×44-px face beside a large one in a 600×300 photo detected at max_detect_side=150:
+    the 4× smaller copy leaves it 9 px (MTCNN looks for 20), the full-resolution tiles
+    find it; the large face, cut by some tiles, comes back once, as the copy found it."""
+    seen = []
+
+    class SpyDetector(FaceDetector):
+        def detect(self, image):
+            seen.append(image.shape[:2])
+            return super().detect(image)
+
+    crop = Image.fromarray(photos["Eileen Collins"]).crop((160, 40, 290, 200))
+    canvas = Image.new("RGB", (600, 300), (200, 200, 200))
+    canvas.paste(Image.fromarray(photos["Grace Hopper"]).resize((240, 280)), (340, 10))
+    canvas.paste(crop.resize((52, 64), Image.BILINEAR), (100, 150))
+    photo = np.asarray(canvas)
+    small_face = (ASTRONAUT_BOX - [160, 40, 160, 40]) * 0.4 + [100, 150, 100, 150]
+
+    copy_only = Recognizer(None, max_detect_side=150, detect_tiles=False)
+    boxes, scores, _ = copy_only.detect(photo)
+    assert len(boxes) == 1 and box_center(boxes[0])[0] > 340  # only Grace Hopper
+
+    tiled = Recognizer(None, SpyDetector(), max_detect_side=150)
+    faces = tiled.faces(photo)
+    assert len(faces) == 2
+    hopper = next(f for f in faces if f.box[0] > 340)
+    np.testing.assert_allclose(hopper.box, boxes[0], atol=1e-4)
+    assert hopper.score == pytest.approx(scores[0])
+    (small,) = [f for f in faces if f is not hopper]
+    np.testing.assert_allclose(box_center(small.box), box_center(small_face), atol=4.0)
+    assert small.score >= 0.9 and 25 < small.quality["face_size_px"] < 50
+    assert [f.score for f in faces] == sorted((f.score for f in faces), reverse=True)
+    assert seen[0] == (75, 150) and len(seen) > 1
+    assert max(max(shape) for shape in seen) <= 150  # no window past max_detect_side
 
 
 def test_verify(recognizer, photos, faces_of):

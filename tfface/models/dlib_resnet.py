@@ -23,8 +23,8 @@ Layer semantics that a port must reproduce (checked against dlib itself, see
   the file (122.782, 117.001, 104.298): `tfface.layers.ImageNormalization("dlib")`;
 - `con` is a cross-correlation with the padding stored per layer: 0 for the stride-2
   convolutions (so 150 → 72 → 35 → 17 → 8 → 3), 1 for the stride-1 3×3 ones;
-- `affine` is batch norm folded for inference, γ·x + β per channel: a 1×1 depthwise conv
-  with bias, which stays trainable for fine-tuning;
+- `affine` is batch norm folded for inference, γ·x + β per channel: `ChannelAffine`, which
+  holds the weights of a 1×1 depthwise conv with bias and stays trainable for fine-tuning;
 - `add_prev` adds tensors of different shapes by zero-extending the smaller one (at the
   bottom/right and in the channels): the 2×2 pooled shortcut of a down block has fewer
   channels, and at 8×8 → 4×4 versus 3×3 also more pixels, than the block's output;
@@ -133,6 +133,48 @@ class ZeroExtendAdd(keras.layers.Layer):
         return (a[0],) + tuple(max(x, y) for x, y in zip(a[1:], b[1:], strict=True))
 
 
+@tfface_export("tfface.models.dlib_resnet.ChannelAffine")
+class ChannelAffine(layers.DepthwiseConv2D):
+    """dlib's `affine`, γ·x + β per channel, with the weights of `DepthwiseConv2D(1)`
+    (`kernel` [1, 1, C, 1] = γ, `bias` [C] = β) computed as a broadcast multiply-add.
+
+    Why not the depthwise convolution itself: TF 2.21's oneDNN graph rewrite fuses
+    DepthwiseConv2dNative + BiasAdd + Add + Relu, the end of every dlib residual block, into
+    a node without an op. Each traced call (`predict`, `tf.function`, a SavedModel) then
+    logs 16 warning and error lines ("Relu has an empty op name") and Grappler drops its
+    optimisation of the whole graph. A multiply-add is the same arithmetic without that
+    pattern.
+
+    Args:
+        kernel_size, strides, depth_multiplier: must be 1 (kept so that the config and the
+            weights are `DepthwiseConv2D`'s); `use_bias` must be True.
+        **kwargs: the other `keras.layers.DepthwiseConv2D` arguments (name, trainable, …).
+    """
+
+    def __init__(self, kernel_size=1, strides=1, depth_multiplier=1, use_bias=True, **kwargs):
+        super().__init__(
+            kernel_size,
+            strides=strides,
+            depth_multiplier=depth_multiplier,
+            use_bias=use_bias,
+            **kwargs,
+        )
+        for arg, value, expected in (
+            ("kernel_size", self.kernel_size, (1, 1)),
+            ("strides", self.strides, (1, 1)),
+            ("depth_multiplier", self.depth_multiplier, 1),
+            ("use_bias", self.use_bias, True),
+        ):
+            if value != expected:
+                raise ValueError(
+                    f"ChannelAffine is a per-channel γ·x + β: `{arg}` must be {expected}. "
+                    f"Received: {arg}={value!r}"
+                )
+
+    def call(self, inputs):
+        return inputs * ops.reshape(self.kernel, (-1,)) + self.bias
+
+
 def _conv_out(size, kernel, strides, padding):
     return (size + 2 * padding - kernel) // strides + 1
 
@@ -236,7 +278,7 @@ def dlib_resnet_v1(
                 x = layers.ZeroPadding2D(kernel // 2, name=f"{name_}_pad")(x)
             x = layers.Conv2D(filters, kernel, strides=strides, **kw)(x)
         elif kind == "affine":
-            x = layers.DepthwiseConv2D(1, use_bias=True, **kw)(x)
+            x = ChannelAffine(**kw)(x)
         elif kind == "relu":
             x = layers.ReLU(**kw)(x)
         elif kind == "max_pool":

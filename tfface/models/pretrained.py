@@ -142,6 +142,7 @@ def _sha256(path):
 # the wheel photos (`benchmarks/dlib_alignment.py`), so 1 − 0.36 / (2 · 1.46²) = 0.9156.
 DLIB_MEDIAN_NORM = 1.46
 DLIB_THRESHOLD = 1.0 - 0.6**2 / (2 * DLIB_MEDIAN_NORM**2)
+_DLIB_CACHE_LAYOUT = "v2"
 
 
 def _dlib_backbone(cache=None, trainable_blocks=None):
@@ -152,7 +153,11 @@ def _dlib_backbone(cache=None, trainable_blocks=None):
     source = package_file(DLIB_PACKAGE, DLIB_RESNET_FILE, DLIB_PACKAGE_VERSION)
     digest = _sha256(source)
     model = dlib_resnet.dlib_resnet_v1(trainable_blocks=trainable_blocks)
-    cached = os.path.join(cache or cache_dir(), f"dlib_resnet_v1-{digest[:16]}.weights.h5")
+    # Keras keys a .weights.h5 file's groups by layer class, so the layout tag changes with
+    # the network's layer classes (v2: `ChannelAffine`); trees of different versions sharing
+    # one cache then keep a file each instead of re-converting each other's.
+    name = f"dlib_resnet_v1-{digest[:16]}-{_DLIB_CACHE_LAYOUT}.weights.h5"
+    cached = os.path.join(cache or cache_dir(), name)
     if os.path.isfile(cached):
         try:
             model.load_weights(cached)

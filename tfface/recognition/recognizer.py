@@ -4,6 +4,8 @@ The detector, the aligner and the model agree by construction: crops are cut at 
 model's own size on the model's own template (`FaceModel`, from the model's metadata).
 """
 
+import math
+
 import numpy as np
 from PIL import Image
 
@@ -12,6 +14,8 @@ from tfface.align.align_face import warp_affine
 from tfface.align.face_detector import FaceDetector
 from tfface.align.similarity import estimate_similarity
 from tfface.align.similarity import transform_points
+from tfface.recognition.detection_tiles import add_new_faces
+from tfface.recognition.detection_tiles import detect_on_tiles
 from tfface.recognition.face import UNKNOWN
 from tfface.recognition.face import Face
 from tfface.recognition.face import Identification
@@ -26,6 +30,10 @@ from tfface.recognition.image_input import load_image
 POLICIES = ("largest", "single")
 # MTCNN's P-Net window: smaller images cannot hold a detectable face.
 _MIN_DETECT_SIDE = 12
+# Faces this many times `min_face_size` in the downscaled copy are left to the downscaled
+# pass; the full-resolution tiles overlap by the photo size of that face, so every smaller
+# face lies whole in one tile.
+_RELIABLE_FACE_FACTOR = 3
 
 
 def _warp_region(image, matrix, size):
@@ -64,7 +72,12 @@ class Recognizer:
             more impostors as the gallery grows.
         max_detect_side: images whose longer side exceeds this are downscaled for
             detection only (boxes and landmarks are mapped back, crops are cut from the
-            full-resolution image), bounding detection time and memory on huge photos.
+            full-resolution image), bounding the detector's memory on huge photos.
+        detect_tiles: for images past `max_detect_side`, also detect on overlapping
+            full-resolution tiles of at most `max_detect_side` px, which find the faces
+            the downscaled copy makes too small (`tfface.recognition.detection_tiles`);
+            the faces of the downscaled pass are kept as they are. Detection time then
+            grows with the photo's area. False: the downscaled pass only.
 
     Defined results for awkward inputs (never an exception from inside TensorFlow):
         - no face: `faces` returns []; single-face calls raise `NoFaceError`.
@@ -77,7 +90,7 @@ class Recognizer:
         - grayscale, palette, CMYK, RGBA, 16-bit images: converted to RGB
           (`tfface.recognition.load_image`); undecodable input raises `ImageInputError`
           (a ValueError) naming it.
-        - huge images: see `max_detect_side`.
+        - huge images: see `max_detect_side` and `detect_tiles`.
 
     Example:
     ```python
@@ -101,6 +114,7 @@ class Recognizer:
         threshold=None,
         identify_threshold=None,
         max_detect_side=1600,
+        detect_tiles=True,
     ):
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(
@@ -119,6 +133,7 @@ class Recognizer:
         self.detector = detector or FaceDetector()
         self.min_confidence = float(min_confidence)
         self.max_detect_side = int(max_detect_side)
+        self.detect_tiles = bool(detect_tiles)
         if threshold is None and model is not None:
             threshold = model.threshold
         self.threshold = None if threshold is None else float(threshold)
@@ -129,29 +144,39 @@ class Recognizer:
     # --- stages (public so callers and benchmarks can time them) -------------------------
     def detect(self, image):
         """(boxes [N, 4], scores [N], landmarks [N, 5, 2]) of confident faces in a uint8 RGB
-        array, in its own pixels; downscales images past `max_detect_side` first."""
+        array, in its own pixels, highest score first; images past `max_detect_side` are
+        downscaled first, then (`detect_tiles`) searched on full-resolution tiles."""
         height, width = image.shape[:2]
-        if min(height, width) < _MIN_DETECT_SIDE:
-            return (
-                np.zeros((0, 4), np.float32),
-                np.zeros((0,), np.float32),
-                np.zeros((0, 5, 2), np.float32),
-            )
         scale = min(1.0, self.max_detect_side / max(height, width))
         small = image
         if scale < 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             small = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
-        boxes, scores, landmarks = self.detector.detect(small)
+        boxes, scores, landmarks = self._detect_confident(small)
+        if scale == 1.0:
+            return boxes, scores, landmarks
+        # Pixel centres at integer coordinates: p_big = (p_small + 0.5) / s - 0.5.
+        sx, sy = small.shape[1] / width, small.shape[0] / height
+        factor = np.array([sx, sy], np.float32)
+        boxes = ((boxes.reshape(-1, 2, 2) + 0.5) / factor - 0.5).reshape(-1, 4)
+        landmarks = (landmarks + 0.5) / factor - 0.5
+        if not self.detect_tiles:
+            return boxes, scores, landmarks
+        reliable = _RELIABLE_FACE_FACTOR * self.detector.min_face_size / scale
+        overlap = min(math.ceil(reliable), self.max_detect_side // 2)
+        tiles = detect_on_tiles(self._detect_confident, image, self.max_detect_side, overlap)
+        return add_new_faces((boxes, scores, landmarks), tiles)
+
+    def _detect_confident(self, image):
+        if min(image.shape[:2]) < _MIN_DETECT_SIDE:
+            return (
+                np.zeros((0, 4), np.float32),
+                np.zeros((0,), np.float32),
+                np.zeros((0, 5, 2), np.float32),
+            )
+        boxes, scores, landmarks = self.detector.detect(image)
         keep = scores >= self.min_confidence
-        boxes, scores, landmarks = boxes[keep], scores[keep], landmarks[keep]
-        if scale < 1.0:
-            # Pixel centres at integer coordinates: p_big = (p_small + 0.5) / s - 0.5.
-            sx, sy = small.shape[1] / width, small.shape[0] / height
-            factor = np.array([sx, sy], np.float32)
-            boxes = ((boxes.reshape(-1, 2, 2) + 0.5) / factor - 0.5).reshape(-1, 4)
-            landmarks = (landmarks + 0.5) / factor - 0.5
-        return boxes, scores, landmarks
+        return boxes[keep], scores[keep], landmarks[keep]
 
     def align(self, image, landmarks):
         """uint8 [N, S, S, 3] crops on the model's template at its size."""
