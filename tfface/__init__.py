@@ -20,9 +20,10 @@ def _cli_start():
     # import) and import the subpackages they need themselves (tfface/cli/main.py).
     argv = list(getattr(sys, "orig_argv", None) or [])
     if "-m" in argv:
-        # `python -m tfface.export` and `python -m tfface.data` likewise (their __main__.py).
+        # `python -m tfface.export`, `tfface.data` and `tfface.eval` likewise (their
+        # __main__.py / cli.py).
         module = argv[argv.index("-m") + 1 : argv.index("-m") + 2]
-        return module in (["tfface"], ["tfface.export"], ["tfface.data"])
+        return module in (["tfface"], ["tfface.export"], ["tfface.data"], ["tfface.eval"])
     return os.path.basename(sys.argv[0] if sys.argv else "") == "tfface"
 
 
