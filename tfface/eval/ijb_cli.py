@@ -37,7 +37,8 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "ijb",
         help="IJB-B / IJB-C 1:1 template verification (TAR at FAR 1e-6 … 1e-1)",
-        description=__doc__.split("\n")[0],
+        description="IJB-B / IJB-C 1:1 template verification from insightface's release of "
+        "the benchmark (meta/ files and loose crops); see tfface.eval.ijb_cli.",
     )
     p.add_argument(
         "--root",
