@@ -30,6 +30,11 @@ def load_embed_fn(model_path):
     `embed_fn` maps float32 [N, S, S, 3] (0–255) to numpy embeddings [N, D].
     """
     model_path = os.fspath(model_path)
+    # `python -m tfface.eval` defers TensorFlow until its arguments are checked: the first
+    # import happens here, without TF's C++ start-up notices (a no-op once imported).
+    from tfface import _startup
+
+    _startup.import_tensorflow()
     if model_path.endswith(".keras"):
         if not os.path.isfile(model_path):
             raise FileNotFoundError(f"--model: no such .keras file: {model_path!r}")

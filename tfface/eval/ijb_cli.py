@@ -169,11 +169,7 @@ def check(args):
 
 
 def _load_model(args):
-    # The first TensorFlow import, without its C++ start-up notices.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from tfface import _startup
-
-    _startup.import_tensorflow()
+    # cli imports this module: imported here, not at the top.
     from tfface.eval import cli
 
     embed_fn, model_size = cli.load_embed_fn(args.model)
