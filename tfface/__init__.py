@@ -21,9 +21,10 @@ def _cli_start():
     # (tfface/cli/main.py, train.py).
     argv = list(getattr(sys, "orig_argv", None) or [])
     if "-m" in argv:
-        # `python -m tfface.export` and `python -m tfface.data` likewise (their __main__.py).
+        # `python -m tfface.export`, `tfface.data` and `tfface.eval` likewise (their
+        # __main__.py / cli.py).
         module = argv[argv.index("-m") + 1 : argv.index("-m") + 2]
-        return module in (["tfface"], ["tfface.export"], ["tfface.data"])
+        return module in (["tfface"], ["tfface.export"], ["tfface.data"], ["tfface.eval"])
     script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     # The checkout's own train.py only: another script of that name may rely on the
     # eager imports below (Keras registrations).

@@ -2,6 +2,9 @@
 
     python -m tfface.eval lfw --pairs pairs.txt --images lfw_aligned/ --model m.keras --out DIR
     python -m tfface.eval bin --pack lfw.bin --model export/1 --out DIR
+    python -m tfface.eval ijb --root IJB/IJBC --dataset IJBC --model m.keras --out DIR
+
+`ijb` (IJB-B / IJB-C 1:1 template verification) is described in `tfface.eval.ijb_cli`.
 
 `--model` is a `.keras` file (loaded after `import tfface`, so tfface layers resolve) or a
 SavedModel directory whose `serving_default` signature takes one float32 image tensor
@@ -16,6 +19,7 @@ import sys
 
 from tfface.eval import bin_pack
 from tfface.eval import embed
+from tfface.eval import ijb_cli
 from tfface.eval import lfw
 from tfface.eval import verification
 
@@ -26,12 +30,21 @@ def load_embed_fn(model_path):
     `embed_fn` maps float32 [N, S, S, 3] (0–255) to numpy embeddings [N, D].
     """
     model_path = os.fspath(model_path)
+    # `python -m tfface.eval` defers TensorFlow until its arguments are checked: the first
+    # import happens here, without TF's C++ start-up notices (a no-op once imported).
+    from tfface import _startup
+
+    _startup.import_tensorflow()
     if model_path.endswith(".keras"):
         if not os.path.isfile(model_path):
             raise FileNotFoundError(f"--model: no such .keras file: {model_path!r}")
         import keras
 
-        import tfface  # noqa: F401  (registers tfface layers for deserialisation)
+        # Registers tfface's Keras objects for deserialisation (`import tfface` alone does
+        # not under `python -m tfface.eval`, which defers them until its arguments are checked).
+        from tfface import layers  # noqa: F401
+        from tfface import losses  # noqa: F401
+        from tfface import models  # noqa: F401
 
         model = keras.saving.load_model(model_path, compile=False)
         shape = model.input_shape
@@ -173,11 +186,14 @@ def build_parser():
     b = sub.add_parser("bin", parents=[common], help="insightface .bin verification pack")
     b.add_argument("--pack", required=True)
     b.add_argument("--folds", type=int, default=10)
+    ijb_cli.add_parser(sub)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.command == "ijb":
+        return ijb_cli.main(args)
     embed_fn, model_size = load_embed_fn(args.model)
     image_size = _image_size(args, model_size)
     if args.command == "lfw":

@@ -38,9 +38,10 @@ Protocol (LFW view 2, as facenet's `lfw.evaluate`):
 Over all pairs (no folds): the ROC curve, its exact AUC (trapezoid over every distinct
 threshold, equal to the Mann–Whitney U statistic with ties counted ½), the EER (where
 FAR = FRR, linearly interpolated between ROC points) and TAR@FAR for FAR ∈ {1e-6 … 1e-1}
-(IJB-B/C style: the highest TAR among operating points with FAR <= target). A target FAR
-below 1/N_impostor cannot be measured on the pairs given: it is reported as NaN with
-`resolvable=False` instead of a number.
+(IJB-B/C style: the highest TAR among operating points with FAR <= target;
+`tar_at_far(rule="insightface")` is insightface's nearest-operating-point rule instead). A
+target FAR below 1/N_impostor cannot be measured on the pairs given: it is reported as NaN
+with `resolvable=False` instead of a number.
 """
 
 import dataclasses
@@ -272,9 +273,13 @@ def roc_auc(scores, issame):
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 
-def equal_error_rate(scores, issame):
-    """(EER, threshold) where FAR = FRR, interpolated linearly between ROC points."""
-    fpr, tpr, thresholds = roc_curve(scores, issame)
+def equal_error_rate(scores, issame, roc=None):
+    """(EER, threshold) where FAR = FRR, interpolated linearly between ROC points.
+
+    `roc`: the `roc_curve(scores, issame)` result when the caller already has it (it is
+    not recomputed; IJB-C has 15.6M pairs).
+    """
+    fpr, tpr, thresholds = roc_curve(scores, issame) if roc is None else roc
     diff = (1.0 - tpr) - fpr  # +1 at the first point, -1 at the last
     k = int(np.flatnonzero(diff <= 0)[0])
     lam = diff[k - 1] / (diff[k - 1] - diff[k])
@@ -286,39 +291,89 @@ def equal_error_rate(scores, issame):
     return eer, threshold
 
 
-def tar_at_far(scores, issame, fars=DEFAULT_TAR_FARS):
+TAR_FAR_RULES = ("at_most", "insightface")
+
+
+def tar_at_far(scores, issame, fars=DEFAULT_TAR_FARS, rule="at_most", roc=None):
     """IJB-style TAR at each target FAR over all pairs.
 
-    For each target f: the highest TAR among ROC operating points whose FAR <= f, with the
-    threshold that reaches it. When f < 1/N_impostor no non-trivial operating point can
-    show FAR = f on these pairs: the entry has `tar=nan`, `threshold=nan`,
+    Args:
+        scores, issame: all pairs.
+        fars: target FARs in (0, 1].
+        rule: how the operating point of a target f is chosen.
+            "at_most" (default): the highest TAR among ROC operating points whose FAR <= f
+            (never reports a FAR above the target).
+            "insightface": the operating point whose FAR is *nearest* to f on sklearn's
+            `roc_curve` (default `drop_intermediate=True`, which keeps only the corners of
+            the curve), ties to the higher TAR, as insightface's IJB scripts do
+            (`recognition/_evaluation_/ijb/ijb_11.py`: `min(zip(abs(fpr - f), ...))` over
+            the flipped curve). Its FAR can be above f; `far_actual` says what it is.
+        roc: the `roc_curve(scores, issame)` result when the caller already has it.
+
+    When f < 1/N_impostor no non-trivial operating point can show FAR = f on these pairs:
+    under either rule the entry has `tar=nan`, `threshold=nan`, `far_actual=nan`,
     `resolvable=False`.
 
     Returns:
-        list of dicts {"far", "tar", "threshold", "resolvable"}.
+        list of dicts {"far", "tar", "threshold", "far_actual", "resolvable"}.
     """
-    fpr, tpr, thresholds = roc_curve(scores, issame)
+    if rule not in TAR_FAR_RULES:
+        raise ValueError(f"`rule` must be one of {TAR_FAR_RULES}. Received: rule={rule!r}")
+    fpr, tpr, thresholds = roc_curve(scores, issame) if roc is None else roc
     _, issame = _check_scores(scores, issame)
     n_neg = int(np.sum(~issame))
     fp = np.rint(fpr * n_neg).astype(np.int64)
+    if rule == "insightface":
+        corners = _sklearn_corners(fp, np.rint(tpr * (issame.size - n_neg)).astype(np.int64))
+        # Flipped like insightface, so argmin's first hit is the higher TAR of a tie.
+        near_fpr, near_tpr = fpr[corners][::-1], tpr[corners][::-1]
+        near_thr = thresholds[corners][::-1]
     out = []
     for f in fars:
         if not 0.0 < f <= 1.0:
             raise ValueError(f"Every FAR in `fars` must be in (0, 1]. Received: {f}")
         if f * n_neg < 1.0 - 1e-9:
-            out.append({"far": f, "tar": math.nan, "threshold": math.nan, "resolvable": False})
+            out.append(
+                {
+                    "far": f,
+                    "tar": math.nan,
+                    "threshold": math.nan,
+                    "far_actual": math.nan,
+                    "resolvable": False,
+                }
+            )
             continue
-        allowed = math.floor(f * n_neg + 1e-9)
-        k = int(np.flatnonzero(fp <= allowed)[-1])  # tpr is non-decreasing in k
+        if rule == "at_most":
+            allowed = math.floor(f * n_neg + 1e-9)
+            k = int(np.flatnonzero(fp <= allowed)[-1])  # tpr is non-decreasing in k
+            tar, threshold, far_actual = tpr[k], thresholds[k], fpr[k]
+        else:
+            k = int(np.argmin(np.abs(near_fpr - f)))
+            tar, threshold, far_actual = near_tpr[k], near_thr[k], near_fpr[k]
         out.append(
             {
                 "far": f,
-                "tar": float(tpr[k]),
-                "threshold": float(thresholds[k]),
+                "tar": float(tar),
+                "threshold": float(threshold),
+                "far_actual": float(far_actual),
                 "resolvable": True,
             }
         )
     return out
+
+
+def _sklearn_corners(fp, tp):
+    """Indices of the ROC points that sklearn's `roc_curve(drop_intermediate=True)` keeps.
+
+    `fp`, `tp`: counts at the points of `roc_curve` (point 0 is the (0, 0) point sklearn
+    prepends after dropping). sklearn drops a point whose FP and TP second differences are
+    both 0 (the middle of a straight run), except the first and last of its own points.
+    """
+    if fp.size - 1 <= 2:
+        return np.arange(fp.size)
+    inner = (np.diff(fp[1:], 2) != 0) | (np.diff(tp[1:], 2) != 0)
+    keep = np.concatenate([[True], [True], inner, [True]])
+    return np.flatnonzero(keep)
 
 
 @dataclasses.dataclass(frozen=True)
