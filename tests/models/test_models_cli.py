@@ -10,6 +10,7 @@ import pytest
 from tfface.models import pretrained
 from tfface.models.__main__ import CONVERTERS
 from tfface.models.__main__ import main
+from tfface.weights import files
 
 
 def test_list_shows_backbones_pretrained_and_converters(capsys):
@@ -49,7 +50,7 @@ def test_convert_dlib_writes_a_keras_model_with_metadata(
     dlib_models,
     astronaut_chip,
 ):
-    src = pretrained.package_file(pretrained.DLIB_PACKAGE, pretrained.DLIB_RESNET_FILE)
+    src = files.package_file(files.DLIB_PACKAGE, files.DLIB_RESNET_FILE)
     dst = tmp_path / "dlib.keras"
     assert main(["convert", src, str(dst), "--from", "dlib"]) == 0
     with pytest.raises(SystemExit):

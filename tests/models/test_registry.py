@@ -49,6 +49,29 @@ def test_duplicate_name_raises(temporary_backbone):
             raise AssertionError("never called")
 
 
+def test_backbones_declare_the_normalisation_of_their_weights():
+    """What each backbone's published weights or training take: dlib's pretrained spec,
+    the facenet and insightface converters, and the trainer's default for small_cnn."""
+    assert models.backbone_normalization("dlib_resnet_v1") == "dlib"
+    assert models.get_pretrained_spec("dlib_resnet_v1").normalization == "dlib"
+    assert models.backbone_normalization("inception_resnet_v1") == "facenet"
+    for name in ("iresnet50", "iresnet100", "mobilefacenet", "small_cnn"):
+        assert models.backbone_normalization(name) == "insightface"
+
+
+def test_registration_checks_the_normalisation(temporary_backbone):
+    assert models.backbone_normalization(temporary_backbone) == "insightface"  # the default
+
+    def other(image_size=8, embedding_dim=4):
+        raise AssertionError("never called")
+
+    with pytest.raises(ValueError, match="Received: normalization='caffe'"):
+        registry.register_backbone(other, name="_caffe_test_backbone", normalization="caffe")
+    assert "_caffe_test_backbone" not in models.list_backbones()
+    with pytest.raises(ValueError, match="Received: name='nope'"):
+        models.backbone_normalization("nope")
+
+
 def test_unknown_name_lists_known_names():
     with pytest.raises(ValueError) as info:
         models.create_backbone("resnet9000")

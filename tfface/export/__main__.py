@@ -186,7 +186,7 @@ def main(argv=None):
 
     model = keras.saving.load_model(args.model, compile=False)
     # The archive's tfface_model.json (crop template, fingerprint) carries over to the export.
-    from tfface.export import model_metadata
+    from tfface import model_metadata
 
     metadata = model_metadata.read_keras_metadata(args.model)
     if metadata is not None:

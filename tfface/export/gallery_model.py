@@ -30,8 +30,8 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from tfface import model_metadata
 from tfface.api_export import tfface_export
-from tfface.export import model_metadata
 from tfface.export import warmup
 from tfface.export.saved_model import _check_embeddings
 from tfface.export.saved_model import _check_model

@@ -9,7 +9,7 @@ import json
 
 # One fingerprint for every model record: the one exports and `tfface.recognition` write,
 # so a gallery built from a Keras model accepts probes from its SavedModel.
-from tfface.export.model_metadata import weights_fingerprint  # noqa: F401
+from tfface.model_metadata import weights_fingerprint  # noqa: F401
 
 MODEL_INFO_KEYS = ("name", "version", "embedding_size", "fingerprint")
 

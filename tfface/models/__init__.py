@@ -19,6 +19,7 @@ from tfface.models.pretrained import get_pretrained_spec
 from tfface.models.pretrained import list_pretrained
 from tfface.models.pretrained import load_pretrained
 from tfface.models.pretrained import load_pretrained_backbone
+from tfface.models.registry import backbone_normalization
 from tfface.models.registry import create_backbone
 from tfface.models.registry import get_backbone_factory
 from tfface.models.registry import list_backbones
@@ -26,6 +27,7 @@ from tfface.models.registry import register_backbone
 
 __all__ = [
     "PretrainedWeightsError",
+    "backbone_normalization",
     "build_embedding_model",
     "count_macs",
     "create_backbone",

@@ -3,19 +3,60 @@
 Every backbone is a plain function `factory(image_size=..., embedding_dim=..., **kwargs)`
 returning a functional `keras.Model` that maps float32 normalised images [N, S, S, 3] to
 unnormalised embeddings [N, embedding_dim]. `@register_backbone` adds the function under its
-own name; registering a name twice raises, so two modules can never silently shadow each
-other.
+own name, with the input normalisation the backbone expects (as timm's `default_cfgs`
+record a model's mean and std); registering a name twice raises, so two modules can never
+silently shadow each other.
+
+The built-in architecture modules register on the first lookup (`import_builtin_backbones`),
+so importing `tfface.models` imports neither Keras nor TensorFlow.
 """
 
+import importlib
+
+# The modules whose `@register_backbone` decorators register tfface's own backbones.
+BUILTIN_MODULES = ("dlib_resnet", "inception_resnet_v1", "iresnet", "mobilefacenet", "small_cnn")
+
 _BACKBONES = {}
+_NORMALIZATIONS = {}
+_builtins_imported = False
 
 
-def register_backbone(fn=None, *, name=None):
+def import_builtin_backbones():
+    """Imports the built-in architecture modules, registering their backbones (and, with
+    them, their Keras layers); a no-op after the first call."""
+    global _builtins_imported
+    if _builtins_imported:
+        return
+    # Set first: the modules' own `@register_backbone` calls come back here.
+    _builtins_imported = True
+    try:
+        for module in BUILTIN_MODULES:
+            importlib.import_module(f"tfface.models.{module}")
+    except BaseException:
+        _builtins_imported = False
+        raise
+
+
+def register_backbone(fn=None, *, name=None, normalization="insightface"):
     """Registers a backbone factory under `name` (default: the function's `__name__`).
 
-    Usable bare (`@register_backbone`) or with a name (`@register_backbone(name="r50")`).
-    Raises `ValueError` if the name is already taken.
+    Usable bare (`@register_backbone`) or with arguments
+    (`@register_backbone(name="r50", normalization="facenet")`). Raises `ValueError` if the
+    name is already taken.
+
+    Args:
+        name: registry name (default: the function's `__name__`).
+        normalization: the `tfface.layers.ImageNormalization` mode the backbone's inputs
+            take ("insightface", "facenet" or "dlib"); `build_embedding_model` and the
+            trainer put it in front of the backbone.
     """
+    from tfface.layers.image_normalization import MODES
+
+    if normalization not in MODES:
+        raise ValueError(
+            f"`normalization` must be one of {MODES}. Received: normalization={normalization!r}"
+        )
+    import_builtin_backbones()
 
     def decorator(factory):
         key = name or factory.__name__
@@ -29,6 +70,7 @@ def register_backbone(fn=None, *, name=None):
                 f"{factory.__module__}.{factory.__qualname__}."
             )
         _BACKBONES[key] = factory
+        _NORMALIZATIONS[key] = normalization
         return factory
 
     if fn is not None:
@@ -38,23 +80,38 @@ def register_backbone(fn=None, *, name=None):
 
 def unregister_backbone(name):
     """Removes `name` from the registry (for tests that register temporary backbones)."""
+    import_builtin_backbones()
     if name not in _BACKBONES:
         raise ValueError(f"No backbone named {name!r} is registered. Known: {list_backbones()}")
     del _BACKBONES[name]
+    del _NORMALIZATIONS[name]
 
 
 def list_backbones():
     """Sorted names of every registered backbone."""
+    import_builtin_backbones()
     return sorted(_BACKBONES)
 
 
 def get_backbone_factory(name):
     """The factory registered under `name`; unknown names raise a `ValueError`."""
+    import_builtin_backbones()
     if not isinstance(name, str) or name not in _BACKBONES:
         raise ValueError(
             f"Unknown backbone. Expected one of {list_backbones()}. Received: name={name!r}"
         )
     return _BACKBONES[name]
+
+
+def backbone_normalization(name):
+    """The `tfface.layers.ImageNormalization` mode backbone `name` was registered with.
+
+    Example:
+    >>> backbone_normalization("dlib_resnet_v1")
+    'dlib'
+    """
+    get_backbone_factory(name)  # raises for unknown names
+    return _NORMALIZATIONS[name]
 
 
 def create_backbone(name, image_size=112, embedding_dim=128, **kwargs):

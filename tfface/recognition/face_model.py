@@ -3,7 +3,7 @@
 Loads a tfface SavedModel (a version directory, or a TF Serving model directory whose
 newest numeric version is used), a `.keras` file, an in-memory `keras.Model` or a
 pretrained name, and reads the crop size, alignment template, 1:1 threshold and weights
-fingerprint that travel with it (`tfface.export.model_metadata`). A model without metadata
+fingerprint that travel with it (`tfface.model_metadata`). A model without metadata
 gets its input size from its input shape and the ArcFace template, and has no threshold.
 """
 
@@ -12,7 +12,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from tfface.export import model_metadata
+from tfface import model_metadata
 from tfface.recognition.model_source import DEFAULT_MODEL
 from tfface.recognition.model_source import ModelLoadError
 from tfface.recognition.model_source import resolve_model_argument
@@ -187,7 +187,7 @@ class FaceModel:
         }
 
     def metadata(self):
-        """This model's metadata dict (as `tfface.export.model_metadata` writes it)."""
+        """This model's metadata dict (as `tfface.model_metadata` writes it)."""
         return model_metadata.build_metadata(
             name=self.name,
             image_size=self.image_size,
