@@ -82,9 +82,9 @@ class FaceModel:
                     name = f"{parent}/{name}" if name.isdigit() else name
             elif self.source == "keras":
                 metadata = model_metadata.read_keras_metadata(resolved)
-                import tfface.layers  # noqa: F401  (registers tfface layers for loading)
-                import tfface.losses  # noqa: F401
-                import tfface.models  # noqa: F401
+                from tfface.models.keras_objects import register_keras_objects
+
+                register_keras_objects()  # tfface layers load without custom_objects
 
                 try:
                     self._keras_model = keras.saving.load_model(resolved, compile=False)
