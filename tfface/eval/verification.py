@@ -50,6 +50,9 @@ import os
 
 import numpy as np
 
+from tfface.unit_vectors import ZeroNormError
+from tfface.unit_vectors import l2_normalize_rows
+
 METRICS = ("cosine", "squared_l2")
 DEFAULT_TAR_FARS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
@@ -73,14 +76,14 @@ def l2_normalize(embeddings, name="embeddings", offset=0):
             f"`{name}` contains NaN or inf in rows {bad[:10].tolist()}"
             f"{' …' if bad.size > 10 else ''} ({bad.size} rows)."
         )
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    zero = np.flatnonzero(norms[:, 0] == 0) + offset
-    if zero.size:
+    try:
+        return l2_normalize_rows(x)
+    except ZeroNormError as e:
+        zero = e.rows + offset
         raise ValueError(
             f"`{name}` has all-zero rows {zero[:10].tolist()}{' …' if zero.size > 10 else ''} "
             f"({zero.size} rows); they have no direction and cannot be compared."
-        )
-    return x / norms
+        ) from None
 
 
 def pair_scores(embeddings1, embeddings2, metric="cosine"):

@@ -16,6 +16,7 @@ from tfface import model_metadata
 from tfface.recognition.model_source import DEFAULT_MODEL
 from tfface.recognition.model_source import ModelLoadError
 from tfface.recognition.model_source import resolve_model_argument
+from tfface.unit_vectors import l2_normalize_rows
 
 _BATCH = 32
 
@@ -238,5 +239,4 @@ class FaceModel:
         embeddings = np.concatenate(outputs, axis=0)
         # Models built by tfface end in L2Normalize; others are normalised here so that a
         # dot product is always a cosine similarity.
-        norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-        return embeddings / np.maximum(norms, 1e-12)
+        return l2_normalize_rows(embeddings, epsilon=1e-12)
