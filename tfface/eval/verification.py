@@ -269,12 +269,6 @@ def roc_curve(scores, issame):
     return fpr, tpr, thresholds
 
 
-def roc_auc(scores, issame):
-    """Exact area under the ROC (trapezoid over every distinct threshold)."""
-    fpr, tpr, _ = roc_curve(scores, issame)
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
-
-
 def equal_error_rate(scores, issame):
     """(EER, threshold) where FAR = FRR, interpolated linearly between ROC points."""
     fpr, tpr, thresholds = roc_curve(scores, issame)

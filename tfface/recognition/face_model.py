@@ -22,21 +22,13 @@ _BATCH = 32
 
 
 def _load_pretrained(name):
-    try:
-        from tfface.models import pretrained
-    except ImportError:
-        pretrained = None
-    if pretrained is None or not hasattr(pretrained, "load_pretrained"):
-        raise ModelLoadError(
-            f"{name!r}: no pretrained models are available in this tfface; pass a SavedModel "
-            "directory or a .keras file."
-        )
+    from tfface.models import pretrained
+
     # A missing weights package is PretrainedWeightsError (a RuntimeError naming the pip
     # command); an unknown name is a ValueError listing the known ones.
-    missing = getattr(pretrained, "PretrainedWeightsError", ValueError)
     try:
         return pretrained.load_pretrained(name)
-    except (KeyError, ValueError, missing) as e:
+    except (ValueError, pretrained.PretrainedWeightsError) as e:
         raise ModelLoadError(f"{name!r}: {e}") from e
 
 
@@ -235,7 +227,7 @@ class FaceModel:
                 out = np.asarray(self._keras_model(chunk, training=False), dtype=np.float32)
             outputs.append(out.astype(np.float32))
         if not outputs:
-            return np.zeros((0, getattr(self, "embedding_size", 0)), np.float32)
+            return np.zeros((0, self.embedding_size), np.float32)
         embeddings = np.concatenate(outputs, axis=0)
         # Models built by tfface end in L2Normalize; others are normalised here so that a
         # dot product is always a cosine similarity.
