@@ -86,6 +86,20 @@ def test_unknown_name_lists_known_names():
 def test_unregistering_an_unknown_name_raises():
     with pytest.raises(ValueError, match="No backbone named 'nope'"):
         registry.unregister_backbone("nope")
+    with pytest.raises(ValueError, match="'small_cnn' is a built-in backbone"):
+        registry.unregister_backbone("small_cnn")
+
+
+def test_builtin_table_names_what_each_module_registers():
+    """`BUILTIN_BACKBONES` (name → module, read without importing) matches the
+    `@register_backbone` decorators of tfface's architecture modules."""
+    registry.import_builtin_backbones()
+    registered = {
+        name: factory.__module__.rpartition(".")[2]
+        for name, factory in registry._BACKBONES.items()
+        if factory.__module__.startswith("tfface.models.")
+    }
+    assert registered == registry.BUILTIN_BACKBONES
 
 
 def test_decorator_with_name_returns_the_function():

@@ -7,8 +7,9 @@ that normalisation in front and `L2Normalize` behind. `load_pretrained(name)` re
 pretrained embedder (`list_pretrained()`), converted once from the weight file a pip
 package installs; `python -m tfface.models list|convert`.
 
-Names load on first access and the registry imports the architecture modules on its first
-lookup, so `python -m tfface.models` checks its arguments before Keras and TensorFlow load.
+Names load on first access and the registry imports an architecture module when one of its
+backbones is looked up, so `python -m tfface.models` checks its arguments before Keras and
+TensorFlow load.
 """
 
 from tfface._lazy import lazy_getattr

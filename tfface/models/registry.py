@@ -7,34 +7,42 @@ own name, with the input normalisation the backbone expects (as timm's `default_
 record a model's mean and std); registering a name twice raises, so two modules can never
 silently shadow each other.
 
-The built-in architecture modules register on the first lookup (`import_builtin_backbones`),
-so importing `tfface.models` imports neither Keras nor TensorFlow.
+tfface's own backbones are known by name before their modules are imported
+(`BUILTIN_BACKBONES`); a lookup imports the module. So `import tfface.models` and
+`list_backbones()` need neither Keras nor TensorFlow, and a command can check a
+`--backbone` argument before TensorFlow loads.
 """
 
 import importlib
 
-# The modules whose `@register_backbone` decorators register tfface's own backbones.
-BUILTIN_MODULES = ("dlib_resnet", "inception_resnet_v1", "iresnet", "mobilefacenet", "small_cnn")
+# Built-in backbone name → the `tfface.models` module whose `@register_backbone` defines it
+# (`tests/models/test_registry.py` checks this table against the decorators).
+BUILTIN_BACKBONES = {
+    "dlib_resnet_v1": "dlib_resnet",
+    "inception_resnet_v1": "inception_resnet_v1",
+    "iresnet100": "iresnet",
+    "iresnet50": "iresnet",
+    "mobilefacenet": "mobilefacenet",
+    "small_cnn": "small_cnn",
+}
 
 _BACKBONES = {}
 _NORMALIZATIONS = {}
-_builtins_imported = False
+
+
+def _import_builtin(name):
+    # Registers built-in backbone `name` (and the module's other backbones and Keras layers).
+    # While that module runs its own decorators it is already in sys.modules, so this
+    # returns at once there.
+    if name in BUILTIN_BACKBONES and name not in _BACKBONES:
+        importlib.import_module(f"tfface.models.{BUILTIN_BACKBONES[name]}")
 
 
 def import_builtin_backbones():
-    """Imports the built-in architecture modules, registering their backbones (and, with
-    them, their Keras layers); a no-op after the first call."""
-    global _builtins_imported
-    if _builtins_imported:
-        return
-    # Set first: the modules' own `@register_backbone` calls come back here.
-    _builtins_imported = True
-    try:
-        for module in BUILTIN_MODULES:
-            importlib.import_module(f"tfface.models.{module}")
-    except BaseException:
-        _builtins_imported = False
-        raise
+    """Imports every built-in architecture module, registering its backbones and Keras
+    layers (`tfface.models.keras_objects.register_keras_objects` calls this)."""
+    for name in BUILTIN_BACKBONES:
+        _import_builtin(name)
 
 
 def register_backbone(fn=None, *, name=None, normalization="insightface"):
@@ -56,12 +64,12 @@ def register_backbone(fn=None, *, name=None, normalization="insightface"):
         raise ValueError(
             f"`normalization` must be one of {MODES}. Received: normalization={normalization!r}"
         )
-    import_builtin_backbones()
 
     def decorator(factory):
         key = name or factory.__name__
         if not callable(factory):
             raise TypeError(f"A backbone factory must be callable. Received: {factory!r}")
+        _import_builtin(key)  # a clash with a built-in name is reported here
         if key in _BACKBONES:
             raise ValueError(
                 f"A backbone named {key!r} is already registered (by "
@@ -79,8 +87,10 @@ def register_backbone(fn=None, *, name=None, normalization="insightface"):
 
 
 def unregister_backbone(name):
-    """Removes `name` from the registry (for tests that register temporary backbones)."""
-    import_builtin_backbones()
+    """Removes `name` from the registry (for tests that register temporary backbones;
+    built-in backbones stay)."""
+    if name in BUILTIN_BACKBONES:
+        raise ValueError(f"{name!r} is a built-in backbone; it cannot be unregistered.")
     if name not in _BACKBONES:
         raise ValueError(f"No backbone named {name!r} is registered. Known: {list_backbones()}")
     del _BACKBONES[name]
@@ -88,14 +98,14 @@ def unregister_backbone(name):
 
 
 def list_backbones():
-    """Sorted names of every registered backbone."""
-    import_builtin_backbones()
-    return sorted(_BACKBONES)
+    """Sorted names of every registered backbone (without importing any)."""
+    return sorted(set(_BACKBONES) | set(BUILTIN_BACKBONES))
 
 
 def get_backbone_factory(name):
     """The factory registered under `name`; unknown names raise a `ValueError`."""
-    import_builtin_backbones()
+    if isinstance(name, str):
+        _import_builtin(name)
     if not isinstance(name, str) or name not in _BACKBONES:
         raise ValueError(
             f"Unknown backbone. Expected one of {list_backbones()}. Received: name={name!r}"
