@@ -121,7 +121,9 @@ def test_num_replicas_requires_divisible_p_and_shards_hold_whole_blocks():
         PKIndexSampler(labels, 6, 4, seed=0, num_replicas=4)
     source = IndexSource(labels)
     ds = pk_batches(source, 6, 4, seed=0, image_size=8, augment=False, num_replicas=2)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    from tests.layers.distribute import mirrored_strategy
+
+    strategy = mirrored_strategy()
     dist = iter(strategy.experimental_distribute_dataset(ds))
     for _ in range(3):
         _, y = next(dist)

@@ -216,7 +216,9 @@ def test_mixed_precision_model_exports_float32(tmp_path):
 
 def test_model_trained_under_mirrored_strategy(tmp_path):
     """Training helpers export models whose variables are MirroredVariables."""
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    from tests.layers.distribute import mirrored_strategy
+
+    strategy = mirrored_strategy()
     with strategy.scope():
         model = make_embedding_model()
         model.compile(optimizer="sgd", loss="mse")

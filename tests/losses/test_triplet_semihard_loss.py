@@ -167,7 +167,9 @@ class TripletSemiHardLossTest(TripletLossChecks, TestCase):
         import tensorflow as tf
 
         labels, emb = reference.random_batch(8, 16, 4, "mixed")
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        from tests.layers.distribute import mirrored_strategy
+
+        strategy = mirrored_strategy()
         dataset = tf.data.Dataset.from_tensor_slices((labels, emb)).batch(16)
         batch = next(iter(strategy.experimental_distribute_dataset(dataset)))
 
