@@ -16,6 +16,9 @@ import os
 
 # Before TensorFlow is imported: quiet its C++ start-up lines (see tfface/_startup.py).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# A tfface command: `import tfface` stays light until the flags are checked
+# (tfface._startup.starting_command).
+TFFACE_COMMAND = True
 
 import sys  # noqa: E402
 

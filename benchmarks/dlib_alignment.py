@@ -42,12 +42,10 @@ WORKER = os.path.join(ROOT, "tools", "dlib_parity_worker.py")
 
 def run_dlib_pipeline(photos, python=DLIB_PYTHON):
     """dlib's whole pipeline on `photos` (list of uint8 RGB arrays) → dict of arrays."""
-    from tfface.models import pretrained
+    from tfface.weights import files
 
-    model = pretrained.package_file(pretrained.DLIB_PACKAGE, pretrained.DLIB_RESNET_FILE)
-    predictor = pretrained.package_file(
-        pretrained.DLIB_PACKAGE, pretrained.DLIB_SHAPE_PREDICTOR_FILE
-    )
+    model = files.package_file(files.DLIB_PACKAGE, files.DLIB_RESNET_FILE)
+    predictor = files.package_file(files.DLIB_PACKAGE, files.DLIB_SHAPE_PREDICTOR_FILE)
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(os.path.join(tmp, "in.npz"), **{f"image_{i}": p for i, p in enumerate(photos)})
         cmd = [python, WORKER, "pipeline", "--model", model, "--predictor", predictor]
@@ -67,7 +65,7 @@ def compare(photos, names, dlib_out):
     from tfface.align.dlib_face_chip import dlib_face_chip
     from tfface.align.dlib_shape_predictor import DlibShapePredictor
     from tfface.align.dlib_shape_predictor import predictor_rect
-    from tfface.align.similarity import _DLIB_MEAN_FACE_MTCNN_POINTS
+    from tfface.face_templates import DLIB_MEAN_FACE_MTCNN_POINTS
     from tfface.models import load_pretrained
 
     raw = load_pretrained("dlib_resnet_v1", l2_normalize=False)
@@ -100,7 +98,7 @@ def compare(photos, names, dlib_out):
         ours_parts = predictor(image, rect)
         # Other rectangles one could hand the predictor, for comparison: the unit square of
         # dlib's 68-point mean face placed by MTCNN's points, and MTCNN's own box.
-        to_face = estimate_similarity(_DLIB_MEAN_FACE_MTCNN_POINTS, landmarks[j])
+        to_face = estimate_similarity(DLIB_MEAN_FACE_MTCNN_POINTS, landmarks[j])
         cx, cy = transform_points(to_face, [[0.5, 0.5]])[0]
         half = np.hypot(to_face[0, 0], to_face[1, 0]) / 2
         alternatives = {"mean_face_square": (cx - half, cy - half, cx + half, cy + half)}

@@ -267,9 +267,7 @@ def test_bad_flag_exits_with_message_and_no_tensorflow_noise(tmp_path):
 
 
 TRAIN_PY = os.path.join(REPO, "train.py")
-# Packages (and their submodules) that must not load before the checks. By prefix: a module
-# imported with `importlib.import_module` (lazy package names) has no importtime line of its
-# own, only its submodules have.
+# Packages (and their submodules) that must not load before the checks.
 NOT_BEFORE_CHECKS = ("tensorflow", "keras", "tfface.models", "tfface.layers", "tfface.losses")
 
 

@@ -8,7 +8,8 @@ def lazy_getattr(package, exports):
     is imported from `package.<submodule>` when first accessed.
 
     Packages whose command-line entry points check their arguments before TensorFlow loads
-    (`tfface.data`, `tfface.export`, `tfface.recognition`) export their names this way.
+    (`tfface.data`, `tfface.export`, `tfface.models`, `tfface.recognition`; `tfface.align`
+    for its face detector) export their names this way.
     """
 
     def __getattr__(name):

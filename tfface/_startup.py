@@ -12,8 +12,8 @@ machine without a GPU, which `TF_CPP_MIN_LOG_LEVEL=2` does not hide. The import 
 also lists the physical devices (which starts the platform but not the runtime context, so
 devices and threads can still be configured afterwards) inside the filter; that line is
 dropped only where no NVIDIA device exists, so a GPU machine whose driver fails still shows
-it. `TF_CPP_MIN_LOG_LEVEL=3`, set by the command-line entry points before the import, hides
-TensorFlow's later ERROR lines too.
+it. `TF_CPP_MIN_LOG_LEVEL=3`, set for tfface's commands before the import (`tfface/__init__.py`),
+hides TensorFlow's later ERROR lines too.
 """
 
 import contextlib
@@ -47,12 +47,36 @@ def startup_noise():
     return NOISE
 
 
-def quiet_command_line():
-    """Sets TF_CPP_MIN_LOG_LEVEL=3 (unless set) for `python -m tfface.…` commands."""
-    argv = list(getattr(sys, "orig_argv", None) or [])
-    module = argv[argv.index("-m") + 1 : argv.index("-m") + 2] if "-m" in argv else []
-    if module and module[0].split(".")[0] == "tfface":
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The console script of `[project.scripts]` in pyproject.toml (the same CLI as `-m tfface`).
+CONSOLE_SCRIPT = "tfface"
+
+
+def starting_command():
+    """True while this process starts one of tfface's commands, which check their arguments
+    before TensorFlow loads and then import what they need themselves.
+
+    A command is `python -m tfface` or `python -m tfface.<anything>` (while Python locates
+    a `-m` module it imports the module's parent packages first and `sys.argv[0]` is "-m";
+    `sys.orig_argv` names the module), the `tfface` console script, or a script whose
+    `__main__` sets `TFFACE_COMMAND = True` before it imports tfface (`train.py`).
+    """
+    argv = sys.argv or [""]
+    if argv[0] == "-m":
+        return _module_argument(getattr(sys, "orig_argv", None) or []).split(".")[0] == "tfface"
+    if os.path.basename(argv[0]) == CONSOLE_SCRIPT:
+        return True
+    return getattr(sys.modules.get("__main__"), "TFFACE_COMMAND", False) is True
+
+
+def _module_argument(orig_argv):
+    # The interpreter's own options come before `-m MODULE` (or `-mMODULE`); the program's
+    # arguments after it.
+    for i, arg in enumerate(orig_argv[1:], start=1):
+        if arg == "-m":
+            return orig_argv[i + 1] if i + 1 < len(orig_argv) else ""
+        if arg.startswith("-m"):
+            return arg[2:]
+    return ""
 
 
 @contextlib.contextmanager

@@ -1,8 +1,10 @@
-"""One decorator that publishes a symbol and, if it serialises, registers it with Keras."""
+"""One decorator that publishes a symbol and, if it serialises, registers it with Keras.
+
+Keras is imported only to register: a module that merely publishes a symbol (the face
+detector) imports without it, and so without TensorFlow.
+"""
 
 import inspect
-
-import keras
 
 
 def tfface_export(path, serializable=False):
@@ -34,6 +36,8 @@ def tfface_export(path, serializable=False):
         else:
             raise ValueError(f"Only classes and functions are exported. Received: {obj!r}")
         if register:
+            import keras
+
             keras.saving.register_keras_serializable(package="tfface", name=obj.__name__)(obj)
         obj._tfface_api_path = path
         return obj

@@ -8,6 +8,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
+from tests.module_imports import run_module
 from tfface.align import FaceDetector
 from tfface.align import align_folder
 
@@ -145,6 +146,32 @@ def test_all_faces_keeps_every_face(flat_photos, tmp_path):
     # A rerun resumes from the existing first crop.
     again = align_folder(flat_photos, dst, image_size=64, progress=False, all_faces=True)
     assert again["already_aligned"] == 2 and again["aligned"] == 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["{tmp}/none", "{tmp}/out"], "SRC {tmp}/none: no such directory"),
+        (["{tmp}/src", "{tmp}/src/out"], "DST must not be SRC or inside it"),
+        (["{tmp}/src", "{tmp}/file.txt"], "DST {tmp}/file.txt: exists and is not a directory"),
+        (["{tmp}/src", "{tmp}/out", "--image_size", "4"], "--image_size must be >= 8"),
+        (["{tmp}/src", "{tmp}/out", "--min_confidence", "1.5"], "--min_confidence must be in"),
+        (["{tmp}/src", "{tmp}/out", "--min_face_size", "5"], "Received: --min_face_size=5"),
+        (["{tmp}/src", "{tmp}/out", "--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_arguments_exit_2_before_tensorflow_loads(argv, message, tmp_path):
+    """A fresh `python -X importtime -m tfface.align` with a bad argument exits 2 naming it,
+    and never imports TensorFlow, Keras or MTCNN."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "file.txt").write_text("not a folder")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    code, _, errors, imported = run_module("tfface.align", *argv, timeout=120)
+    assert code == 2, errors
+    assert message.format(tmp=tmp_path) in errors
+    assert "tfface.align.align_folder" in imported
+    assert not {m.split(".")[0] for m in imported} & {"tensorflow", "keras", "mtcnn"}, errors
+    assert not (tmp_path / "out").exists()
 
 
 def test_help_documents_every_option_with_its_default():

@@ -15,7 +15,7 @@ from tfface.align.dlib_face_chip import dlib_face_chip
 from tfface.align.dlib_face_chip import extract_image_chip
 from tfface.align.dlib_face_chip import face_chip_details
 from tfface.align.dlib_face_chip import pyramid_down_2
-from tfface.align.similarity import DLIB_5POINT_MEAN_FACE
+from tfface.face_templates import DLIB_5POINT_MEAN_FACE
 
 CHIP_POINTS_150 = (0.25 + DLIB_5POINT_MEAN_FACE) / 1.5 * 150
 

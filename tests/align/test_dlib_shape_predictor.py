@@ -13,10 +13,11 @@ from tfface.align import transform_points
 from tfface.align.dlib_shape_predictor import MTCNN_POINTS_IN_PREDICTOR_RECT
 from tfface.align.dlib_shape_predictor import DlibShapePredictor
 from tfface.align.dlib_shape_predictor import predictor_rect
-from tfface.align.similarity import _DLIB_MEAN_FACE_MTCNN_POINTS
-from tfface.align.similarity import DLIB_5POINT_MEAN_FACE
+from tfface.face_templates import DLIB_5POINT_MEAN_FACE
+from tfface.face_templates import DLIB_MEAN_FACE_MTCNN_POINTS
 from tfface.models import PretrainedWeightsError
-from tfface.models.dlib_format import DlibFormatError
+from tfface.weights import files
+from tfface.weights.dlib_format import DlibFormatError
 
 
 def pack_int(value):
@@ -120,9 +121,7 @@ def test_shipped_model_structure(predictor):
 
 
 def test_damaged_file_raises_pretrained_weights_error(tmp_path, predictor):
-    from tfface.models import pretrained
-
-    source = pretrained.package_file(pretrained.DLIB_PACKAGE, pretrained.DLIB_SHAPE_PREDICTOR_FILE)
+    source = files.package_file(files.DLIB_PACKAGE, files.DLIB_SHAPE_PREDICTOR_FILE)
     with open(source, "rb") as f:
         head = f.read(100_000)
     damaged = tmp_path / "shape_predictor_5_face_landmarks.dat"
@@ -135,7 +134,7 @@ def test_mtcnn_points_in_predictor_rect_are_derived_from_the_model(predictor):
     initial = predictor.initial_shape.reshape(5, 2).astype(np.float64)
     to_rect = estimate_similarity(DLIB_5POINT_MEAN_FACE, initial)
     assert np.abs(transform_points(to_rect, DLIB_5POINT_MEAN_FACE) - initial).max() < 0.005
-    expected = transform_points(to_rect, _DLIB_MEAN_FACE_MTCNN_POINTS)
+    expected = transform_points(to_rect, DLIB_MEAN_FACE_MTCNN_POINTS)
     np.testing.assert_allclose(MTCNN_POINTS_IN_PREDICTOR_RECT, expected, atol=1e-6)
 
 

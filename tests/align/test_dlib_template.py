@@ -1,6 +1,7 @@
-"""The dlib 150×150 chip template in MTCNN's points (tfface.align.dlib_template, recorded
-in model metadata) and align_face(template=points). align_face(template="dlib") runs dlib's
-own alignment instead: tests/align/test_align_dlib.py."""
+"""The dlib 150×150 chip template in MTCNN's points (`tfface.face_templates.dlib_template`,
+also `tfface.align.dlib_template`; recorded in model metadata) and
+align_face(template=points). align_face(template="dlib") runs dlib's own alignment instead:
+`test_align_face_dlib_runs_dlibs_alignment` in tests/align/test_dlib_face_chip.py."""
 
 import numpy as np
 import pytest

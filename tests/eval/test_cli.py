@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from tests.module_imports import run_module
 from tfface.eval import bin_pack
 from tfface.eval import cli
 from tfface.eval import lfw
@@ -155,12 +156,13 @@ def test_model_errors(tmp_path):
                 str(tmp_path),
             ]
         )
+    (tmp_path / "x.bin").write_bytes(b"")  # exists: the argument checks pass
     with pytest.raises(ValueError, match="--image_size=16 but the model takes 8"):
         cli.main(
             [
                 "bin",
                 "--pack",
-                "x.bin",
+                str(tmp_path / "x.bin"),
                 "--model",
                 str(tmp_path / "m.keras"),
                 "--out",
@@ -169,6 +171,48 @@ def test_model_errors(tmp_path):
                 "16",
             ]
         )
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--bad"], "the following arguments are required: command"),
+        (["lfw", "--model", "{tmp}/none.keras", *"--pairs {tmp}/p.txt --images {tmp}".split()],
+         "--model: no such .keras file: '{tmp}/none.keras'"),
+        (["lfw", "--model", "{tmp}", *"--pairs {tmp}/p.txt --images {tmp}".split()],
+         "--model must be a .keras file or a SavedModel directory"),
+        (["lfw", "--model", "{tmp}/m.keras", *"--pairs {tmp}/none.txt --images {tmp}".split()],
+         "--pairs {tmp}/none.txt: no such file"),
+        (["lfw", "--model", "{tmp}/m.keras", *"--pairs {tmp}/p.txt --images {tmp}/no".split()],
+         "--images {tmp}/no: no such directory"),
+        (["bin", "--model", "{tmp}/m.keras", "--pack", "{tmp}/none.bin"],
+         "--pack {tmp}/none.bin: no such file"),
+        (["bin", "--model", "{tmp}/m.keras", "--pack", "{tmp}/p.txt", "--folds", "1"],
+         "--folds must be >= 2. Received: --folds=1"),
+        (["bin", "--model", "{tmp}/m.keras", "--pack", "{tmp}/p.txt", "--far_target", "2"],
+         "--far_target must be in [0, 1]. Received: --far_target=2.0"),
+        (["bin", "--model", "{tmp}/m.keras", "--pack", "{tmp}/p.txt", "--batch_size", "0"],
+         "--batch_size must be >= 1. Received: --batch_size=0"),
+        (["bin", "--model", "{tmp}/m.keras", "--pack", "{tmp}/p.txt", "--metric", "l1"],
+         "argument --metric: invalid choice: 'l1'"),
+        (["bin", "--model", "{tmp}/m.keras", "--pack", "{tmp}/p.txt", "--out", "{tmp}/p.txt"],
+         "--out {tmp}/p.txt: exists and is not a directory"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_exit_2_before_tensorflow_loads(argv, message, tmp_path):
+    """A fresh `python -X importtime -m tfface.eval` with a bad argument (a path that does
+    not exist included) exits 2 naming it, and never imports TensorFlow or Keras."""
+    (tmp_path / "m.keras").write_bytes(b"")
+    (tmp_path / "p.txt").write_text("10 2\n")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    if "--out" not in argv and argv[0] != "--bad":
+        argv += ["--out", str(tmp_path / "out")]
+    code, _, errors, imported = run_module("tfface.eval", *argv, timeout=120)
+    assert code == 2, errors
+    assert message.format(tmp=tmp_path) in errors
+    assert "tfface.eval.cli" in imported
+    assert not {m.split(".")[0] for m in imported} & {"tensorflow", "keras"}, errors
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

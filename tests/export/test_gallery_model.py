@@ -127,8 +127,8 @@ def test_session_loader_runs_identify(model, gallery_export):
 
 
 def test_gallery_object_and_k_capped(model, tmp_path):
-    from tfface.export.model_metadata import weights_fingerprint
     from tfface.gallery import Gallery
+    from tfface.model_metadata import weights_fingerprint
 
     rows, labels = _gallery(model)
     info = {

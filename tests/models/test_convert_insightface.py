@@ -117,7 +117,7 @@ def test_cli_convert_writes_a_loadable_model(reference, tmp_path):
     import keras
 
     import tfface  # noqa: F401  (registers tfface layers for loading)
-    from tfface.export import model_metadata
+    from tfface import model_metadata
     from tfface.models.__main__ import main
 
     dst = tmp_path / "mbf.keras"

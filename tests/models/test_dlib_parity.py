@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from tfface.models import pretrained
+from tfface.weights import files
 
 pytestmark = pytest.mark.parity
 
@@ -33,7 +33,7 @@ def _run_worker(tmp_path, command, inputs, *extra):
             "TFFACE_DLIB_PYTHON is not set: run `make parity-dlib`, which points it at "
             ".venv-dlib/bin/python (dlib-bin 20)"
         )
-    model = pretrained.package_file(pretrained.DLIB_PACKAGE, pretrained.DLIB_RESNET_FILE)
+    model = files.package_file(files.DLIB_PACKAGE, files.DLIB_RESNET_FILE)
     np.savez(tmp_path / "in.npz", **inputs)
     cmd = [python, str(WORKER), command, "--model", model, *extra]
     cmd += [str(tmp_path / "in.npz"), str(tmp_path / "out.npz")]
@@ -65,9 +65,7 @@ def test_dlib_pipeline_chips_and_both_pipelines(dlib_models, tmp_path):
     from tfface.align import align_face
 
     photo = skimage.data.astronaut()
-    predictor = pretrained.package_file(
-        pretrained.DLIB_PACKAGE, pretrained.DLIB_SHAPE_PREDICTOR_FILE
-    )
+    predictor = files.package_file(files.DLIB_PACKAGE, files.DLIB_SHAPE_PREDICTOR_FILE)
     out = _run_worker(tmp_path, "pipeline", {"image_0": photo}, "--predictor", predictor)
     assert len(out["descriptors"]) >= 1
     # dlib's chips through tfface = dlib's compute_face_descriptor(image, shape).
@@ -126,9 +124,7 @@ def test_shape_predictor_and_face_chip_match_dlib(tmp_path):
         rects.append([-40, 10, 60, 110])
         inputs[f"image_{i}"] = photo
         inputs[f"rects_{i}"] = np.asarray(rects, np.int64)
-    predictor_path = pretrained.package_file(
-        pretrained.DLIB_PACKAGE, pretrained.DLIB_SHAPE_PREDICTOR_FILE
-    )
+    predictor_path = files.package_file(files.DLIB_PACKAGE, files.DLIB_SHAPE_PREDICTOR_FILE)
     out = _run_worker_landmarks(tmp_path, inputs, predictor_path)
     predictor = DlibShapePredictor.load()
     rects = np.concatenate([inputs[f"rects_{i}"] for i in range(len(photos))])

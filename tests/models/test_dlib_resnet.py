@@ -14,12 +14,13 @@ import pytest
 from tfface import models
 from tfface.models import dlib_resnet
 from tfface.models import pretrained
-from tfface.models.dlib_format import DlibFormatError
+from tfface.weights import files
+from tfface.weights.dlib_format import DlibFormatError
 
 
 @pytest.fixture(scope="module")
 def dat_bytes():
-    path = pretrained.package_file(pretrained.DLIB_PACKAGE, pretrained.DLIB_RESNET_FILE)
+    path = files.package_file(files.DLIB_PACKAGE, files.DLIB_RESNET_FILE)
     with open(path, "rb") as f:
         return f.read()
 
@@ -65,9 +66,9 @@ def test_damaged_package_file_names_package_and_path(dat_bytes, tmp_path, monkey
 
 
 def test_missing_package_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(pretrained.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(pretrained.PretrainedWeightsError, match=r"pip install face-recognition"):
-        pretrained.package_file(pretrained.DLIB_PACKAGE, pretrained.DLIB_RESNET_FILE, "0.3.0")
+    monkeypatch.setattr(files.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(files.PretrainedWeightsError, match=r"pip install face-recognition"):
+        files.package_file(files.DLIB_PACKAGE, files.DLIB_RESNET_FILE, "0.3.0")
 
 
 def test_cache_is_written_once_then_used(dlib_models, dlib_cache, monkeypatch):

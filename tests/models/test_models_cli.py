@@ -7,9 +7,11 @@ import keras
 import numpy as np
 import pytest
 
+from tests.module_imports import run_module
 from tfface.models import pretrained
 from tfface.models.__main__ import CONVERTERS
 from tfface.models.__main__ import main
+from tfface.weights import files
 
 
 def test_list_shows_backbones_pretrained_and_converters(capsys):
@@ -36,6 +38,40 @@ def test_bad_arguments_exit_2(argv, match, capsys):
     assert match in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bogus"], "invalid choice: 'bogus'"),
+        (["convert", "{tmp}/a.dat", "{tmp}/o.keras", "--from", "caffe"], "--from must be one of"),
+        (["convert", "{tmp}/none.dat", "{tmp}/o.keras", "--from", "dlib"], "SRC does not exist"),
+        (["convert", "{tmp}/a.dat", "{tmp}/no/o.keras", "--from", "dlib"], "directory does not"),
+        (["convert", "{tmp}/a.dat", "{tmp}/a.dat", "--from", "dlib"], "must end with .keras"),
+    ],
+)
+def test_bad_arguments_exit_2_before_tensorflow_loads(argv, message, tmp_path):
+    """A fresh `python -X importtime -m tfface.models` with a bad argument never imports
+    TensorFlow or Keras (`import tfface` as the command's parent package imports nothing
+    heavy; the registry loads the architectures on first use)."""
+    (tmp_path / "a.dat").write_bytes(b"")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    code, _, errors, imported = run_module("tfface.models", *argv, timeout=120)
+    assert code == 2, errors
+    assert message in errors
+    assert "tfface.models" in imported
+    assert not {m.split(".")[0] for m in imported} & {"tensorflow", "keras"}, errors
+    assert not (tmp_path / "o.keras").exists()
+
+
+def test_list_in_a_fresh_process_loads_the_registry():
+    """The same fresh process, given a good command, imports Keras and lists every backbone
+    (so the test above would see Keras had it been imported)."""
+    code, out, errors, imported = run_module("tfface.models", "list", timeout=300)
+    assert code == 0, errors
+    assert "keras" in {m.split(".")[0] for m in imported}
+    for name in ("dlib_resnet_v1", "inception_resnet_v1", "iresnet50", "small_cnn"):
+        assert f"  {name}\n" in out
+
+
 def test_a_file_that_is_not_dlibs_fails_cleanly(tmp_path, capsys):
     src = tmp_path / "x.dat"
     src.write_bytes(b"\x01\x01\x01\x05hello")
@@ -49,7 +85,7 @@ def test_convert_dlib_writes_a_keras_model_with_metadata(
     dlib_models,
     astronaut_chip,
 ):
-    src = pretrained.package_file(pretrained.DLIB_PACKAGE, pretrained.DLIB_RESNET_FILE)
+    src = files.package_file(files.DLIB_PACKAGE, files.DLIB_RESNET_FILE)
     dst = tmp_path / "dlib.keras"
     assert main(["convert", src, str(dst), "--from", "dlib"]) == 0
     with pytest.raises(SystemExit):

@@ -49,6 +49,29 @@ def test_duplicate_name_raises(temporary_backbone):
             raise AssertionError("never called")
 
 
+def test_backbones_declare_the_normalisation_of_their_weights():
+    """What each backbone's published weights or training take: dlib's pretrained spec,
+    the facenet and insightface converters, and the trainer's default for small_cnn."""
+    assert models.backbone_normalization("dlib_resnet_v1") == "dlib"
+    assert models.get_pretrained_spec("dlib_resnet_v1").normalization == "dlib"
+    assert models.backbone_normalization("inception_resnet_v1") == "facenet"
+    for name in ("iresnet50", "iresnet100", "mobilefacenet", "small_cnn"):
+        assert models.backbone_normalization(name) == "insightface"
+
+
+def test_registration_checks_the_normalisation(temporary_backbone):
+    assert models.backbone_normalization(temporary_backbone) == "insightface"  # the default
+
+    def other(image_size=8, embedding_dim=4):
+        raise AssertionError("never called")
+
+    with pytest.raises(ValueError, match="Received: normalization='caffe'"):
+        registry.register_backbone(other, name="_caffe_test_backbone", normalization="caffe")
+    assert "_caffe_test_backbone" not in models.list_backbones()
+    with pytest.raises(ValueError, match="Received: name='nope'"):
+        models.backbone_normalization("nope")
+
+
 def test_unknown_name_lists_known_names():
     with pytest.raises(ValueError) as info:
         models.create_backbone("resnet9000")
@@ -63,6 +86,20 @@ def test_unknown_name_lists_known_names():
 def test_unregistering_an_unknown_name_raises():
     with pytest.raises(ValueError, match="No backbone named 'nope'"):
         registry.unregister_backbone("nope")
+    with pytest.raises(ValueError, match="'small_cnn' is a built-in backbone"):
+        registry.unregister_backbone("small_cnn")
+
+
+def test_builtin_table_names_what_each_module_registers():
+    """`BUILTIN_BACKBONES` (name → module, read without importing) matches the
+    `@register_backbone` decorators of tfface's architecture modules."""
+    registry.import_builtin_backbones()
+    registered = {
+        name: factory.__module__.rpartition(".")[2]
+        for name, factory in registry._BACKBONES.items()
+        if factory.__module__.startswith("tfface.models.")
+    }
+    assert registered == registry.BUILTIN_BACKBONES
 
 
 def test_decorator_with_name_returns_the_function():

@@ -2,9 +2,12 @@
 
 Each backbone is built at the smallest cheap input its architecture allows; the checks are
 the public contract of `tfface.models`: output shape [N, D] in float32, finite values,
-every trainable weight receiving a gradient, config round trip, `.keras` save/reload and
-unit-norm embeddings through `build_embedding_model`. The expensive parts for the two big
-networks carry `@pytest.mark.slow`; their cheap build + shape check stays in the default run.
+every trainable weight receiving a gradient, config round trip, `.keras` save/reload,
+unit-norm embeddings through `build_embedding_model` (behind the backbone's declared input
+normalisation) and float32 embeddings under mixed_float16. Each check is one test
+parametrised over `list_backbones()`, so a newly registered backbone is covered by all of
+them. The expensive cases carry `@pytest.mark.slow` (per check, below); the cheap build +
+shape check of every backbone stays in the default run.
 """
 
 import keras
@@ -30,8 +33,9 @@ BIG = {"iresnet100", "inception_resnet_v1"}
 EMBEDDING_DIM = 24
 
 
-def _params(names):
-    return [pytest.param(n, marks=pytest.mark.slow) if n in BIG else n for n in names]
+def _params(names, slow=BIG):
+    """`names` as pytest params, those in `slow` marked slow."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in names]
 
 
 def _images(image_size, n=2, seed=0):
@@ -92,127 +96,70 @@ def test_every_trainable_weight_gets_a_gradient(name):
         assert np.all(np.isfinite(g.numpy())), v.path
 
 
-class BackboneSerializationTest(test_case.TestCase):
-    def _check(self, name):
-        size = SMALL_IMAGE_SIZE[name]
-        model = models.create_backbone(name, image_size=size, embedding_dim=EMBEDDING_DIM)
-        x = _images(size)
-        expected = model(x, training=False)
-
-        revived = keras.Model.from_config(model.get_config())
-        self.assertEqual([w.shape for w in revived.weights], [w.shape for w in model.weights])
-        revived.set_weights(model.get_weights())
-        self.assertAllClose(revived(x, training=False), expected, atol=0, rtol=0)
-
-        self.run_model_saving_test(model, x, fresh_process=False)
-
-    def test_small_cnn(self):
-        self._check("small_cnn")
-
-    def test_mobilefacenet(self):
-        self._check("mobilefacenet")
-
-    # Saving ~24 M parameters takes ~15-20 s on 2 busy cores; the layers involved are the
-    # same stock layers that mobilefacenet/small_cnn exercise in the default run.
-    @pytest.mark.slow
-    def test_iresnet50(self):
-        self._check("iresnet50")
-
-    @pytest.mark.slow
-    def test_iresnet100(self):
-        self._check("iresnet100")
-
-    @pytest.mark.slow
-    def test_inception_resnet_v1(self):
-        self._check("inception_resnet_v1")
-
-    # 5.6 M parameters; its one custom layer (ZeroExtendAdd) round-trips here.
-    @pytest.mark.slow
-    def test_dlib_resnet_v1(self):
-        self._check("dlib_resnet_v1")
-
-    def test_every_backbone_is_covered(self):
-        tested = {n[len("test_") :] for n in dir(self) if n.startswith("test_")}
-        self.assertEqual(set(models.list_backbones()) - tested, set())
+# Backbones whose check is too expensive for the default run, per check. Saving ~24 M
+# parameters takes ~15-20 s on 2 busy cores, and the layers involved are the same stock
+# layers that mobilefacenet/small_cnn exercise in the default run; dlib_resnet_v1 has 5.6 M
+# parameters, and its one custom layer (ZeroExtendAdd) round-trips in the slow run.
+SERIALIZATION_SLOW = {"iresnet50", "iresnet100", "inception_resnet_v1", "dlib_resnet_v1"}
+EMBEDDING_MODEL_SLOW = BIG
+MIXED_PRECISION_SLOW = {"iresnet50", "iresnet100", "inception_resnet_v1", "dlib_resnet_v1"}
 
 
-class EmbeddingModelContractTest(test_case.TestCase):
-    def _check(self, name):
-        size = SMALL_IMAGE_SIZE[name]
-        model = models.build_embedding_model(name, image_size=size, embedding_dim=EMBEDDING_DIM)
-        self.assertEqual(tuple(model.output.shape), (None, EMBEDDING_DIM))
-        pixels = np.random.default_rng(1).uniform(0, 255, size=(3, size, size, 3))
-        out = keras.ops.convert_to_numpy(model(pixels.astype("float32"), training=False))
-        self.assertAllClose(np.linalg.norm(out, axis=-1), np.ones(3), atol=1e-5)
-
-    def test_small_cnn(self):
-        self._check("small_cnn")
-
-    def test_mobilefacenet(self):
-        self._check("mobilefacenet")
-
-    def test_iresnet50(self):
-        self._check("iresnet50")
-
-    @pytest.mark.slow
-    def test_iresnet100(self):
-        self._check("iresnet100")
-
-    @pytest.mark.slow
-    def test_inception_resnet_v1(self):
-        self._check("inception_resnet_v1")
-
-    def test_dlib_resnet_v1(self):
-        self._check("dlib_resnet_v1")
-
-    def test_every_backbone_is_covered(self):
-        tested = {n[len("test_") :] for n in dir(self) if n.startswith("test_")}
-        self.assertEqual(set(models.list_backbones()) - tested, set())
+@pytest.fixture
+def harness():
+    """tfface's `TestCase` (numpy asserts, the `.keras` saving round trip) for the
+    parametrised contract tests."""
+    case = test_case.TestCase()
+    case.setUp()
+    yield case
+    case.tearDown()
+    case.doCleanups()
 
 
-class MixedPrecisionContractTest(test_case.TestCase):
+@pytest.mark.parametrize("name", _params(models.list_backbones(), SERIALIZATION_SLOW))
+def test_config_round_trip_and_keras_saving(name, harness):
+    size = SMALL_IMAGE_SIZE[name]
+    model = models.create_backbone(name, image_size=size, embedding_dim=EMBEDDING_DIM)
+    x = _images(size)
+    expected = model(x, training=False)
+
+    revived = keras.Model.from_config(model.get_config())
+    assert [w.shape for w in revived.weights] == [w.shape for w in model.weights]
+    revived.set_weights(model.get_weights())
+    harness.assertAllClose(revived(x, training=False), expected, atol=0, rtol=0)
+
+    harness.run_model_saving_test(model, x, fresh_process=False)
+
+
+@pytest.mark.parametrize("name", _params(models.list_backbones(), EMBEDDING_MODEL_SLOW))
+def test_embedding_model_gives_unit_embeddings(name, harness):
+    """`build_embedding_model(name)`: the backbone's declared normalisation in front, unit
+    embeddings out."""
+    size = SMALL_IMAGE_SIZE[name]
+    model = models.build_embedding_model(name, image_size=size, embedding_dim=EMBEDDING_DIM)
+    assert tuple(model.output.shape) == (None, EMBEDDING_DIM)
+    assert model.get_layer("normalization").mode == models.backbone_normalization(name)
+    pixels = np.random.default_rng(1).uniform(0, 255, size=(3, size, size, 3))
+    out = keras.ops.convert_to_numpy(model(pixels.astype("float32"), training=False))
+    harness.assertAllClose(np.linalg.norm(out, axis=-1), np.ones(3), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", _params(models.list_backbones(), MIXED_PRECISION_SLOW))
+def test_mixed_precision_embeddings_are_float32(name, harness):
     """Under mixed_float16 the convolutions run in float16 but the embeddings come out in
     float32 and match the float32 model with the same weights to float16 accuracy."""
-
-    def _check(self, name):
-        size = SMALL_IMAGE_SIZE[name]
-        reference = models.create_backbone(name, image_size=size, embedding_dim=EMBEDDING_DIM)
-        keras.config.set_dtype_policy("mixed_float16")
-        model = models.create_backbone(name, image_size=size, embedding_dim=EMBEDDING_DIM)
-        keras.config.set_dtype_policy("float32")
-        model.set_weights(reference.get_weights())
-        convs = [la for la in model.layers if isinstance(la, keras.layers.Conv2D)]
-        self.assertEqual(convs[0].compute_dtype, "float16")
-        x = _images(size, n=2)
-        out = model(x, training=False)
-        self.assertEqual(keras.backend.standardize_dtype(out.dtype), "float32")
-        self.assertAllFinite(out)
-        expected = keras.ops.convert_to_numpy(reference(x, training=False))
-        scale = np.abs(expected).max()
-        self.assertAllClose(out, expected, atol=0.05 * scale, rtol=0)
-
-    def test_small_cnn(self):
-        self._check("small_cnn")
-
-    def test_mobilefacenet(self):
-        self._check("mobilefacenet")
-
-    @pytest.mark.slow
-    def test_iresnet50(self):
-        self._check("iresnet50")
-
-    @pytest.mark.slow
-    def test_iresnet100(self):
-        self._check("iresnet100")
-
-    @pytest.mark.slow
-    def test_inception_resnet_v1(self):
-        self._check("inception_resnet_v1")
-
-    @pytest.mark.slow
-    def test_dlib_resnet_v1(self):
-        self._check("dlib_resnet_v1")
-
-    def test_every_backbone_is_covered(self):
-        tested = {n[len("test_") :] for n in dir(self) if n.startswith("test_")}
-        self.assertEqual(set(models.list_backbones()) - tested, set())
+    size = SMALL_IMAGE_SIZE[name]
+    reference = models.create_backbone(name, image_size=size, embedding_dim=EMBEDDING_DIM)
+    keras.config.set_dtype_policy("mixed_float16")
+    model = models.create_backbone(name, image_size=size, embedding_dim=EMBEDDING_DIM)
+    keras.config.set_dtype_policy("float32")
+    model.set_weights(reference.get_weights())
+    convs = [la for la in model.layers if isinstance(la, keras.layers.Conv2D)]
+    assert convs[0].compute_dtype == "float16"
+    x = _images(size, n=2)
+    out = model(x, training=False)
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    harness.assertAllFinite(out)
+    expected = keras.ops.convert_to_numpy(reference(x, training=False))
+    scale = np.abs(expected).max()
+    harness.assertAllClose(out, expected, atol=0.05 * scale, rtol=0)

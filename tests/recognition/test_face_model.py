@@ -6,10 +6,10 @@ import zipfile
 import numpy as np
 import pytest
 
+from tfface import model_metadata
 from tfface.align import FaceDetector
-from tfface.align.similarity import arcface_template
 from tfface.export import export_saved_model
-from tfface.export import model_metadata
+from tfface.face_templates import arcface_template
 from tfface.recognition import FaceModel
 from tfface.recognition import ModelLoadError
 from tfface.recognition import Recognizer

@@ -223,8 +223,8 @@ def test_gallery_of_another_model_is_refused(recognizer, photos, tmp_path):
 @pytest.mark.parametrize("where", ["inside", "at the border", "outside"])
 def test_region_warp_equals_whole_image_warp(photos, where):
     from tfface.align.align_face import warp_affine
-    from tfface.align.similarity import arcface_template
     from tfface.align.similarity import estimate_similarity
+    from tfface.face_templates import arcface_template
     from tfface.recognition.recognizer import _warp_region
 
     image = photos["Grace Hopper"]

@@ -4,23 +4,25 @@
 `align_face(image, landmarks, image_size=112)` → uint8 crop on the ArcFace template
 (`template="dlib"`: dlib's own chip, through `DlibShapePredictor` and `dlib_face_chip`);
 `detect_and_align(image)` does both; `python -m tfface.align SRC DST` aligns a dataset.
+
+Alignment is NumPy and PIL; `FaceDetector` and `detect_and_align` (MTCNN, Keras) load on
+first access, so `python -m tfface.align` checks its arguments before TensorFlow loads.
 """
 
+from tfface._lazy import lazy_getattr
 from tfface.align.align_face import align_dlib
 from tfface.align.align_face import align_face
 from tfface.align.align_folder import align_folder
 from tfface.align.dlib_face_chip import dlib_face_chip
 from tfface.align.dlib_shape_predictor import DlibShapePredictor
 from tfface.align.dlib_shape_predictor import predictor_rect
-from tfface.align.face_detector import FaceDetector
-from tfface.align.face_detector import detect_and_align
-from tfface.align.similarity import ARCFACE_TEMPLATE_112
-from tfface.align.similarity import DLIB_TEMPLATE_150
-from tfface.align.similarity import arcface_template
-from tfface.align.similarity import dlib_template
 from tfface.align.similarity import estimate_similarity
-from tfface.align.similarity import template_for
 from tfface.align.similarity import transform_points
+from tfface.face_templates import ARCFACE_TEMPLATE_112
+from tfface.face_templates import DLIB_TEMPLATE_150
+from tfface.face_templates import arcface_template
+from tfface.face_templates import dlib_template
+from tfface.face_templates import template_for
 
 __all__ = [
     "ARCFACE_TEMPLATE_112",
@@ -39,3 +41,7 @@ __all__ = [
     "template_for",
     "transform_points",
 ]
+
+__getattr__ = lazy_getattr(
+    __name__, {"FaceDetector": "face_detector", "detect_and_align": "face_detector"}
+)

@@ -5,9 +5,9 @@ import numpy as np
 from PIL import Image
 
 from tfface.align.dlib_face_chip import dlib_face_chip
-from tfface.align.similarity import DLIB_PADDING
 from tfface.align.similarity import estimate_similarity
-from tfface.align.similarity import template_for
+from tfface.face_templates import DLIB_PADDING
+from tfface.face_templates import template_for
 
 
 def as_rgb_uint8(image, arg="image"):

@@ -25,8 +25,6 @@ from PIL import UnidentifiedImageError
 from tqdm import tqdm
 
 from tfface.align.align_face import align_face
-from tfface.align.face_detector import FaceDetector
-from tfface.align.face_detector import detect_and_align
 
 REPORT_NAME = "align_report.json"
 # Decided by extension: a file named like an image that fails to decode is "unreadable";
@@ -116,6 +114,11 @@ def align_folder(
             f"`dst` must not be `src` or inside it (its outputs would be re-read as inputs). "
             f"Received: src={src!r}, dst={dst!r}"
         )
+    # Imported here: the face detector loads Keras and TensorFlow, which `main` must not
+    # do before it has checked its arguments.
+    from tfface.align.face_detector import FaceDetector
+    from tfface.align.face_detector import detect_and_align
+
     detector = detector or FaceDetector()
     items, stray, ignored = _list_images(src)
     report = {
@@ -230,8 +233,27 @@ def main(argv=None):
     )
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
+    # Checked here, before MTCNN loads TensorFlow: a bad argument exits 2 at once.
     if not os.path.isdir(args.src):
         parser.error(f"SRC {args.src}: no such directory")
+    src, dst = os.path.abspath(args.src), os.path.abspath(args.dst)
+    if dst == src or dst.startswith(src + os.sep):
+        parser.error(f"DST must not be SRC or inside it. Received: src={args.src}, dst={args.dst}")
+    if os.path.exists(dst) and not os.path.isdir(dst):
+        parser.error(f"DST {args.dst}: exists and is not a directory")
+    if args.image_size < 8:
+        parser.error(f"--image_size must be >= 8. Received: --image_size={args.image_size}")
+    if not 0.0 <= args.min_confidence <= 1.0:
+        parser.error(
+            f"--min_confidence must be in [0, 1]. Received: --min_confidence={args.min_confidence}"
+        )
+    if not args.min_face_size >= 12:
+        parser.error(
+            "--min_face_size must be >= 12 (MTCNN's P-Net window). "
+            f"Received: --min_face_size={args.min_face_size:g}"
+        )
+    from tfface.align.face_detector import FaceDetector
+
     report = align_folder(
         args.src,
         args.dst,

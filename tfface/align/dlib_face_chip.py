@@ -18,8 +18,8 @@ import math
 
 import numpy as np
 
-from tfface.align.similarity import DLIB_5POINT_MEAN_FACE
 from tfface.align.similarity import estimate_similarity
+from tfface.face_templates import DLIB_5POINT_MEAN_FACE
 
 
 def _round(x):

@@ -5,7 +5,7 @@ dlib's face recognition pipeline places a face with `shape_predictor_5_face_land
 (Kazemi & Sullivan 2014) that refines a mean shape in 15 cascades of 500 depth-4 trees, each
 cascade reading 800 pixel intensities placed relative to the current shape. This module
 reads the file (`dlib/image_processing/shape_predictor.h`'s `serialize`, through
-`tfface.models.dlib_format`) and evaluates it the way dlib does, in the same float32 /
+`tfface.weights.dlib_format`) and evaluates it the way dlib does, in the same float32 /
 float64 steps, so the landmarks are dlib's integer points (`tests/models/test_dlib_parity.py`):
 
 - features: the similarity (2×2 part, float32) from the initial to the current shape moves
@@ -25,6 +25,9 @@ import functools
 import numpy as np
 
 from tfface.align.similarity import estimate_similarity
+from tfface.weights import files
+from tfface.weights.dlib_format import DlibFormatError
+from tfface.weights.dlib_format import DlibIntStream
 
 _MAX_COUNT = 1 << 20  # far above any real predictor's cascades, trees, splits or pixels
 
@@ -33,7 +36,8 @@ _MAX_COUNT = 1 << 20  # far above any real predictor's cascades, trees, splits o
 # predictor's initial shape is the mean of its own points in that square; the similarity
 # from dlib's 5-point mean face (DLIB_5POINT_MEAN_FACE, the same points in dlib's 68-point
 # mean-face frame, residual 0.003) to that initial shape carries MTCNN's points, placed in
-# the same mean-face frame (`similarity._DLIB_MEAN_FACE_MTCNN_POINTS`), into the square.
+# the same mean-face frame (`tfface.face_templates.DLIB_MEAN_FACE_MTCNN_POINTS`), into the
+# square.
 # Derived, not fitted to photos; `tests/align/test_dlib_shape_predictor.py` recomputes it.
 MTCNN_POINTS_IN_PREDICTOR_RECT = np.array(
     [
@@ -125,13 +129,9 @@ class DlibShapePredictor:
         Raises `PretrainedWeightsError` naming the file and the reinstall command when the
         package is missing or the file is damaged.
         """
-        from tfface.models import pretrained
-
         if path is None:
-            path = pretrained.package_file(
-                pretrained.DLIB_PACKAGE,
-                pretrained.DLIB_SHAPE_PREDICTOR_FILE,
-                pretrained.DLIB_PACKAGE_VERSION,
+            path = files.package_file(
+                files.DLIB_PACKAGE, files.DLIB_SHAPE_PREDICTOR_FILE, files.DLIB_PACKAGE_VERSION
             )
         return _load_cached(str(path))
 
@@ -199,18 +199,15 @@ class DlibShapePredictor:
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(path):
-    from tfface.models import pretrained
-    from tfface.models.dlib_format import DlibFormatError
-
     with open(path, "rb") as f:
         data = f.read()
     try:
         return DlibShapePredictor.from_bytes(data, path)
     except DlibFormatError as e:
-        raise pretrained.PretrainedWeightsError(
-            f"{path} (from the {pretrained.DLIB_PACKAGE!r} package) is damaged or not a "
+        raise files.PretrainedWeightsError(
+            f"{path} (from the {files.DLIB_PACKAGE!r} package) is damaged or not a "
             f"dlib shape predictor: {e}. Reinstall it with `pip install "
-            f"{pretrained.DLIB_PACKAGE}=={pretrained.DLIB_PACKAGE_VERSION} --force-reinstall`."
+            f"{files.DLIB_PACKAGE}=={files.DLIB_PACKAGE_VERSION} --force-reinstall`."
         ) from e
 
 
@@ -224,8 +221,6 @@ def read_shape_predictor(data, source="<bytes>"):
     vectors of `vector<float,2>`). Every tree must be complete (2^d − 1 splits, 2^d
     leaves of the shape's length) and every index in range. Raises `DlibFormatError`.
     """
-    from tfface.models.dlib_format import DlibIntStream
-
     stream = DlibIntStream(data, source)
     stream.expect_int(1, "shape_predictor version")
     initial = stream.read_float_column("initial_shape")

@@ -6,11 +6,12 @@
 
 `ijb` (IJB-B / IJB-C 1:1 template verification) is described in `tfface.eval.ijb_cli`.
 
-`--model` is a `.keras` file (loaded after `import tfface`, so tfface layers resolve) or a
+`--model` is a `.keras` file (tfface layers resolve without `custom_objects`) or a
 SavedModel directory whose `serving_default` signature takes one float32 image tensor
 [N, S, S, 3] with pixels 0–255 and returns the embedding. Each run writes
 `DIR/<name>.json` (all metrics, per fold) and `DIR/<name>_roc.png`, and prints the
-one-line summary.
+one-line summary. Arguments (paths included) are checked before TensorFlow is imported: a
+bad one exits 2, naming it.
 """
 
 import argparse
@@ -40,12 +41,9 @@ def load_embed_fn(model_path):
             raise FileNotFoundError(f"--model: no such .keras file: {model_path!r}")
         import keras
 
-        # Registers tfface's Keras objects for deserialisation (`import tfface` alone does
-        # not under `python -m tfface.eval`, which defers them until its arguments are checked).
-        from tfface import layers  # noqa: F401
-        from tfface import losses  # noqa: F401
-        from tfface import models  # noqa: F401
+        from tfface.models.keras_objects import register_keras_objects
 
+        register_keras_objects()  # tfface layers resolve without custom_objects
         model = keras.saving.load_model(model_path, compile=False)
         shape = model.input_shape
         if isinstance(shape, list) or len(shape) != 4:
@@ -190,10 +188,44 @@ def build_parser():
     return parser
 
 
+def check_args(parser, args):
+    """Exits 2 (`parser.error`) naming the first argument that cannot work; reads only the
+    filesystem, so it runs before TensorFlow loads."""
+    model = os.fspath(args.model)
+    if model.endswith(".keras"):
+        if not os.path.isfile(model):
+            parser.error(f"--model: no such .keras file: {model!r}")
+    elif not os.path.isfile(os.path.join(model, "saved_model.pb")):
+        parser.error(
+            "--model must be a .keras file or a SavedModel directory (with saved_model.pb). "
+            f"Received: --model={model}"
+        )
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        parser.error(f"--out {args.out}: exists and is not a directory")
+    if args.image_size is not None and args.image_size < 1:
+        parser.error(f"--image_size must be >= 1. Received: --image_size={args.image_size}")
+    if args.batch_size < 1:
+        parser.error(f"--batch_size must be >= 1. Received: --batch_size={args.batch_size}")
+    if not 0.0 <= args.far_target <= 1.0:
+        parser.error(f"--far_target must be in [0, 1]. Received: --far_target={args.far_target}")
+    if args.command == "lfw":
+        if not os.path.isfile(args.pairs):
+            parser.error(f"--pairs {args.pairs}: no such file")
+        if not os.path.isdir(args.images):
+            parser.error(f"--images {args.images}: no such directory")
+    else:
+        if not os.path.isfile(args.pack):
+            parser.error(f"--pack {args.pack}: no such file")
+        if args.folds < 2:
+            parser.error(f"--folds must be >= 2. Received: --folds={args.folds}")
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "ijb":
         return ijb_cli.main(args)
+    check_args(parser, args)
     embed_fn, model_size = load_embed_fn(args.model)
     image_size = _image_size(args, model_size)
     if args.command == "lfw":

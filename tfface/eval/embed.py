@@ -12,6 +12,9 @@ import sys
 
 import numpy as np
 
+from tfface.unit_vectors import ZeroNormError
+from tfface.unit_vectors import l2_normalize_rows
+
 
 def decode_image(data, image_size=None, source="image"):
     """Decodes encoded image bytes (JPEG/PNG/…) or a file path to RGB uint8 [H, W, 3].
@@ -82,14 +85,14 @@ def embed_images(embed_fn, load_fn, num_images, batch_size=64, flip=True, progre
             progress(stop, num_images)
             next_report = stop + step
     emb = np.concatenate(out) if out else np.zeros((0, 0))
-    norms = np.linalg.norm(emb, axis=1, keepdims=True)
-    bad = np.flatnonzero(~np.isfinite(norms[:, 0]) | (norms[:, 0] == 0))
-    if bad.size:
+    try:
+        return l2_normalize_rows(emb, reject_nonfinite=True).astype(np.float32)
+    except ZeroNormError as e:
+        bad = e.rows
         raise ValueError(
             f"`embed_fn` returned zero or non-finite embeddings for images {bad[:10].tolist()}"
             f"{' …' if bad.size > 10 else ''} ({bad.size} images)."
-        )
-    return (emb / norms).astype(np.float32)
+        ) from None
 
 
 def embed_array(embed_fn, images, batch_size=256, flip=False, progress=None):

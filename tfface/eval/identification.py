@@ -25,6 +25,8 @@ import json
 
 import numpy as np
 
+from tfface.unit_vectors import l2_normalize_rows
+
 DEFAULT_RANKS = (1, 5, 10)
 DEFAULT_FPIRS = (1e-1, 1e-2)
 
@@ -114,8 +116,7 @@ def _unit(x):
     x = np.asarray(x, np.float32)
     if x.ndim != 2 or not np.isfinite(x).all():
         raise ValueError(f"embeddings must be a finite [n, D] array. Received: shape={x.shape}")
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(n, 1e-12)
+    return l2_normalize_rows(x, epsilon=1e-12)
 
 
 def identification_scores(probes, gallery, gallery_labels, by="max", chunk=4096):

@@ -27,6 +27,8 @@ import os
 import numpy as np
 
 from tfface.eval import verification
+from tfface.unit_vectors import ZeroNormError
+from tfface.unit_vectors import l2_normalize_rows
 
 # Above this many candidate pairs in a fold, draw by rejection instead of enumerating.
 _ENUMERATE_LIMIT = 200_000
@@ -271,14 +273,13 @@ def raw_pixel_embeddings(images):
         raise ValueError(f"`images` must be [N, ...]. Received: shape={x.shape}")
     x = x.reshape(x.shape[0], -1)
     x = x - x.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    constant = np.flatnonzero(norms[:, 0] <= 1e-12 * max(1, x.shape[1]))
-    if constant.size:
+    try:
+        return l2_normalize_rows(x, min_norm=1e-12 * max(1, x.shape[1])).astype(np.float32)
+    except ZeroNormError as e:
         raise ValueError(
-            f"Images {constant[:10].tolist()} are constant; a raw-pixel embedding needs "
+            f"Images {e.rows[:10].tolist()} are constant; a raw-pixel embedding needs "
             "pixel variation."
-        )
-    return (x / norms).astype(np.float32)
+        ) from None
 
 
 # === Pair sets: decoded images + pairs, named by an eval-data spec ===

@@ -51,6 +51,9 @@ import os
 
 import numpy as np
 
+from tfface.unit_vectors import ZeroNormError
+from tfface.unit_vectors import l2_normalize_rows
+
 METRICS = ("cosine", "squared_l2")
 DEFAULT_TAR_FARS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
@@ -74,14 +77,14 @@ def l2_normalize(embeddings, name="embeddings", offset=0):
             f"`{name}` contains NaN or inf in rows {bad[:10].tolist()}"
             f"{' …' if bad.size > 10 else ''} ({bad.size} rows)."
         )
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    zero = np.flatnonzero(norms[:, 0] == 0) + offset
-    if zero.size:
+    try:
+        return l2_normalize_rows(x)
+    except ZeroNormError as e:
+        zero = e.rows + offset
         raise ValueError(
             f"`{name}` has all-zero rows {zero[:10].tolist()}{' …' if zero.size > 10 else ''} "
             f"({zero.size} rows); they have no direction and cannot be compared."
-        )
-    return x / norms
+        ) from None
 
 
 def pair_scores(embeddings1, embeddings2, metric="cosine"):
@@ -265,12 +268,6 @@ def roc_curve(scores, issame):
     fpr = np.concatenate([[0.0], fp / n_neg])
     thresholds = np.concatenate([[np.inf], s[last]])
     return fpr, tpr, thresholds
-
-
-def roc_auc(scores, issame):
-    """Exact area under the ROC (trapezoid over every distinct threshold)."""
-    fpr, tpr, _ = roc_curve(scores, issame)
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 
 def equal_error_rate(scores, issame, roc=None):

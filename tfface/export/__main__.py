@@ -177,16 +177,16 @@ def main(argv=None):
     import keras
     import tensorflow as tf
 
-    # Registers tfface layers, losses and backbones for deserialisation (`import tfface`
-    # leaves them out when started as `python -m tfface.export`).
-    import tfface.layers  # noqa: F401
-    import tfface.losses  # noqa: F401
-    import tfface.models  # noqa: F401
     from tfface.export import export_saved_model
+    from tfface.models.keras_objects import register_keras_objects
+
+    # tfface layers, losses and backbones resolve without custom_objects (`import tfface`
+    # leaves them out when it starts a command: tfface/__init__.py).
+    register_keras_objects()
 
     model = keras.saving.load_model(args.model, compile=False)
     # The archive's tfface_model.json (crop template, fingerprint) carries over to the export.
-    from tfface.export import model_metadata
+    from tfface import model_metadata
 
     metadata = model_metadata.read_keras_metadata(args.model)
     if metadata is not None:

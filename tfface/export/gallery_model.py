@@ -30,8 +30,8 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from tfface import model_metadata
 from tfface.api_export import tfface_export
-from tfface.export import model_metadata
 from tfface.export import warmup
 from tfface.export.saved_model import _check_embeddings
 from tfface.export.saved_model import _check_model
@@ -41,6 +41,8 @@ from tfface.export.saved_model import _resolve_image_size
 from tfface.export.saved_model import _save_and_publish
 from tfface.export.saved_model import _ServingModule
 from tfface.export.saved_model import _version_dir
+from tfface.unit_vectors import ZeroNormError
+from tfface.unit_vectors import l2_normalize_rows
 
 IDENTIFY_SIGNATURE = "identify"
 IDENTIFY_JPEG_SIGNATURE = "identify_jpeg"
@@ -125,9 +127,10 @@ def _check_gallery(embeddings, labels, dim):
         )
     if not np.all(np.isfinite(embeddings)):
         raise ValueError("`gallery` embeddings must be finite.")
-    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-    if np.any(norms == 0):
-        raise ValueError("`gallery` embeddings must not be all-zero rows.")
+    try:
+        unit = l2_normalize_rows(embeddings)
+    except ZeroNormError:
+        raise ValueError("`gallery` embeddings must not be all-zero rows.") from None
     labels = [str(label) for label in labels]
     if len(labels) != len(embeddings):
         raise ValueError(
@@ -137,7 +140,7 @@ def _check_gallery(embeddings, labels, dim):
     names = sorted(set(labels))
     index = {name: i for i, name in enumerate(names)}
     row_identity = np.array([index[label] for label in labels], np.int32)
-    return embeddings / norms, row_identity, names
+    return unit, row_identity, names
 
 
 @tfface_export("tfface.export.export_gallery_model")

@@ -15,8 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfface import model_metadata
 from tfface.api_export import tfface_export
-from tfface.export import model_metadata
 from tfface.export import warmup
 
 EMBED_SIGNATURE = warmup.EMBED_SIGNATURE
@@ -346,7 +346,7 @@ def export_saved_model(
     and warmup batch size. `assets.extra/tfface_model.json` records the crop size, the
     alignment template, the threshold, the embedding size and a weights fingerprint, so
     `tfface.recognition` aligns faces the way the model expects (see
-    `tfface.export.model_metadata`).
+    `tfface.model_metadata`).
 
     Args:
         model: a built `keras.Model` mapping float32 images [N, S, S, 3] in 0–255 to

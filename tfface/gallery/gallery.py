@@ -42,6 +42,8 @@ from tfface.gallery.model_info import GalleryError
 from tfface.gallery.model_info import GalleryNotFoundError
 from tfface.gallery.model_info import check_model_info
 from tfface.gallery.model_info import normalize_model_info
+from tfface.unit_vectors import ZeroNormError
+from tfface.unit_vectors import l2_normalize_rows
 
 _MAX_NAME_LENGTH = 1024
 _SEARCH_BY = ("max", "mean")
@@ -84,13 +86,14 @@ def check_embeddings(embeddings, dim, what="embeddings"):
             f"{what} has NaN or inf values in rows {bad[:10].tolist()}"
             f"{' ...' if bad.size > 10 else ''} ({bad.size} of {len(x)} rows)"
         )
-    norms = np.linalg.norm(x.astype(np.float64), axis=1)
-    zero = np.flatnonzero(norms < 1e-12)
-    if zero.size:
+    try:
+        # Norms in float64; a row is refused when its norm is below 1e-12.
+        unit = l2_normalize_rows(x.astype(np.float64), min_norm=np.nextafter(1e-12, 0.0))
+    except ZeroNormError as e:
         raise ValueError(
-            f"{what} has all-zero rows {zero[:10].tolist()}: a zero vector has no direction"
-        )
-    return (x / norms[:, None]).astype(np.float32)
+            f"{what} has all-zero rows {e.rows[:10].tolist()}: a zero vector has no direction"
+        ) from None
+    return unit.astype(np.float32)
 
 
 def _digest(unit_vector):

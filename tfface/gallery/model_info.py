@@ -7,6 +7,10 @@ and every open or search that names a model is checked against it.
 
 import json
 
+# One fingerprint for every model record: the one exports and `tfface.recognition` write,
+# so a gallery built from a Keras model accepts probes from its SavedModel.
+from tfface.model_metadata import weights_fingerprint  # noqa: F401
+
 MODEL_INFO_KEYS = ("name", "version", "embedding_size", "fingerprint")
 
 
@@ -77,15 +81,3 @@ def check_model_info(stored, given, where):
 
 def _describe(info):
     return "{" + ", ".join(f"{k}={info.get(k)!r}" for k in MODEL_INFO_KEYS) + "}"
-
-
-def __getattr__(name):
-    # One fingerprint for every model record: the one exports and `tfface.recognition`
-    # write, so a gallery built from a Keras model accepts probes from its SavedModel.
-    # Imported on first use: the metadata module imports `tfface.align`, which loads
-    # TensorFlow, and listing or editing a gallery needs none.
-    if name == "weights_fingerprint":
-        from tfface.export.model_metadata import weights_fingerprint
-
-        return weights_fingerprint
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

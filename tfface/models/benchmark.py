@@ -6,7 +6,7 @@ Prints images/s over `--steps` timed steps after `--warmup` untimed ones (graph 
 allocation happen there). Threads follow TF's defaults unless `TF_NUM_INTRAOP_THREADS` /
 `TF_NUM_INTEROP_THREADS` are set; the line printed says how many CPUs TF saw. The objective
 is a mean squared embedding: it exercises the same forward/backward work as a real loss
-without tying the figure to any head.
+without tying the figure to any head. Bad arguments exit 2 before TensorFlow is imported.
 """
 
 import argparse
@@ -14,9 +14,7 @@ import json
 import os
 import time
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from tfface.models.registry import create_backbone
 from tfface.models.registry import list_backbones
@@ -28,6 +26,12 @@ def measure(backbone, image_size, batch_size, embedding_dim=128, steps=20, warmu
         raise ValueError(
             f"`steps` must be >= 1 and `warmup` >= 0. Received: steps={steps}, warmup={warmup}"
         )
+    from tfface import _startup
+
+    _startup.import_tensorflow()  # without its start-up notices
+    import keras
+    import tensorflow as tf
+
     model = create_backbone(backbone, image_size=image_size, embedding_dim=embedding_dim)
     optimizer = keras.optimizers.SGD(learning_rate=0.01)
     rng = np.random.default_rng(seed)
@@ -70,7 +74,9 @@ def measure(backbone, image_size, batch_size, embedding_dim=128, steps=20, warmu
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tfface.models.benchmark", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--backbone", default="small_cnn", choices=list_backbones())
     parser.add_argument("--image_size", type=int, default=64)
     parser.add_argument("--batch_size", type=int, default=128)
@@ -78,6 +84,11 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args(argv)
+    for flag in ("image_size", "batch_size", "embedding_dim", "steps"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be >= 1. Received: --{flag}={getattr(args, flag)}")
+    if args.warmup < 0:
+        parser.error(f"--warmup must be >= 0. Received: --warmup={args.warmup}")
     result = measure(
         args.backbone,
         args.image_size,

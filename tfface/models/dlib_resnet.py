@@ -38,9 +38,9 @@ from keras import layers
 from keras import ops
 
 from tfface.api_export import tfface_export
-from tfface.models.dlib_format import DlibReader
 from tfface.models.registry import register_backbone
 from tfface.models.registry import validate_common_args
+from tfface.weights.dlib_format import DlibReader
 
 
 def _block(filters, strides):
@@ -208,7 +208,7 @@ def _check_image_size(image_size):
         )
 
 
-@register_backbone
+@register_backbone(normalization="dlib")
 def dlib_resnet_v1(
     image_size=IMAGE_SIZE, embedding_dim=EMBEDDING_DIM, trainable_blocks=None, name=None
 ):

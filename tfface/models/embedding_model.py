@@ -4,6 +4,7 @@ import keras
 
 from tfface.layers import ImageNormalization
 from tfface.layers import L2Normalize
+from tfface.models.registry import backbone_normalization
 from tfface.models.registry import create_backbone
 
 
@@ -11,7 +12,7 @@ def build_embedding_model(
     backbone,
     image_size,
     embedding_dim,
-    normalization="insightface",
+    normalization=None,
     return_features=False,
     **backbone_kwargs,
 ):
@@ -25,7 +26,10 @@ def build_embedding_model(
             `keras.Model` already mapping [N, S, S, 3] to [N, D].
         image_size: input side S.
         embedding_dim: output size D.
-        normalization: "insightface" (((x/255) − 0.5)/0.5) or "facenet" ((x − 127.5)/128).
+        normalization: the `tfface.layers.ImageNormalization` mode: "insightface"
+            (((x/255) − 0.5)/0.5), "facenet" ((x − 127.5)/128) or "dlib". Default: the one
+            a registered backbone declares (`tfface.models.backbone_normalization`), and
+            "insightface" for a `keras.Model` backbone.
         return_features: also output the backbone's unnormalised features: the model maps
             images to `[unit_embeddings, features]` (training heads whose logits scale
             with ‖x‖ read the features; `keras.Model(model.input, model.outputs[0])` is the
@@ -42,6 +46,8 @@ def build_embedding_model(
             backbone, image_size=image_size, embedding_dim=embedding_dim, **backbone_kwargs
         )
         name = f"{backbone}_embedding"
+        if normalization is None:
+            normalization = backbone_normalization(backbone)
     elif isinstance(backbone, keras.Model):
         if backbone_kwargs:
             raise ValueError(
@@ -50,6 +56,8 @@ def build_embedding_model(
             )
         net = backbone
         name = f"{backbone.name}_embedding"
+        if normalization is None:
+            normalization = "insightface"
     else:
         raise ValueError(
             "`backbone` must be a registered backbone name or a keras.Model. "

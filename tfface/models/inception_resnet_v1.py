@@ -98,7 +98,7 @@ def _final_map_size(image_size):
     return valid(s, 2)  # Mixed_7a
 
 
-@register_backbone
+@register_backbone(normalization="facenet")
 def inception_resnet_v1(
     image_size=160, embedding_dim=128, dropout_rate=0.2, name="inception_resnet_v1"
 ):

@@ -98,7 +98,7 @@ def build_iresnet(
     return keras.Model(inputs, x, name=name)
 
 
-@register_backbone
+@register_backbone(normalization="insightface")
 def iresnet50(image_size=112, embedding_dim=128, dropout_rate=0.0, name="iresnet50"):
     """IResNet-50 ([3, 4, 14, 3] IBasicBlocks): insightface's ArcFace R50 backbone.
 
@@ -115,7 +115,7 @@ def iresnet50(image_size=112, embedding_dim=128, dropout_rate=0.0, name="iresnet
     return build_iresnet((3, 4, 14, 3), image_size, embedding_dim, dropout_rate, name=name)
 
 
-@register_backbone
+@register_backbone(normalization="insightface")
 def iresnet100(image_size=112, embedding_dim=128, dropout_rate=0.0, name="iresnet100"):
     """IResNet-100 ([3, 13, 30, 3] IBasicBlocks): insightface's ArcFace R100 backbone.
 

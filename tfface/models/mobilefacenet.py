@@ -60,7 +60,7 @@ def _bottleneck(x, expansion, filters, strides, name):
     return x
 
 
-@register_backbone
+@register_backbone(normalization="insightface")
 def mobilefacenet(image_size=112, embedding_dim=128, name="mobilefacenet"):
     """MobileFaceNet: about 1 M parameters and 0.45 GFLOPs at 112×112 with 128-D output.
 

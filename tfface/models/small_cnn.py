@@ -16,7 +16,7 @@ def _conv_bn_relu(x, filters, strides, name):
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-@register_backbone
+@register_backbone(normalization="insightface")
 def small_cnn(
     image_size=64,
     embedding_dim=128,

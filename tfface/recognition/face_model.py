@@ -3,7 +3,7 @@
 Loads a tfface SavedModel (a version directory, or a TF Serving model directory whose
 newest numeric version is used), a `.keras` file, an in-memory `keras.Model` or a
 pretrained name, and reads the crop size, alignment template, 1:1 threshold and weights
-fingerprint that travel with it (`tfface.export.model_metadata`). A model without metadata
+fingerprint that travel with it (`tfface.model_metadata`). A model without metadata
 gets its input size from its input shape and the ArcFace template, and has no threshold.
 """
 
@@ -12,30 +12,23 @@ import os
 import numpy as np
 from PIL import Image
 
-from tfface.export import model_metadata
+from tfface import model_metadata
 from tfface.recognition.model_source import DEFAULT_MODEL
 from tfface.recognition.model_source import ModelLoadError
 from tfface.recognition.model_source import resolve_model_argument
+from tfface.unit_vectors import l2_normalize_rows
 
 _BATCH = 32
 
 
 def _load_pretrained(name):
-    try:
-        from tfface.models import pretrained
-    except ImportError:
-        pretrained = None
-    if pretrained is None or not hasattr(pretrained, "load_pretrained"):
-        raise ModelLoadError(
-            f"{name!r}: no pretrained models are available in this tfface; pass a SavedModel "
-            "directory or a .keras file."
-        )
+    from tfface.models import pretrained
+
     # A missing weights package is PretrainedWeightsError (a RuntimeError naming the pip
     # command); an unknown name is a ValueError listing the known ones.
-    missing = getattr(pretrained, "PretrainedWeightsError", ValueError)
     try:
         return pretrained.load_pretrained(name)
-    except (KeyError, ValueError, missing) as e:
+    except (ValueError, pretrained.PretrainedWeightsError) as e:
         raise ModelLoadError(f"{name!r}: {e}") from e
 
 
@@ -82,9 +75,9 @@ class FaceModel:
                     name = f"{parent}/{name}" if name.isdigit() else name
             elif self.source == "keras":
                 metadata = model_metadata.read_keras_metadata(resolved)
-                import tfface.layers  # noqa: F401  (registers tfface layers for loading)
-                import tfface.losses  # noqa: F401
-                import tfface.models  # noqa: F401
+                from tfface.models.keras_objects import register_keras_objects
+
+                register_keras_objects()  # tfface layers load without custom_objects
 
                 try:
                     self._keras_model = keras.saving.load_model(resolved, compile=False)
@@ -203,7 +196,7 @@ class FaceModel:
         }
 
     def metadata(self):
-        """This model's metadata dict (as `tfface.export.model_metadata` writes it)."""
+        """This model's metadata dict (as `tfface.model_metadata` writes it)."""
         return model_metadata.build_metadata(
             name=self.name,
             image_size=self.image_size,
@@ -250,9 +243,8 @@ class FaceModel:
                 out = self._compiled(chunk).numpy()
             outputs.append(out.astype(np.float32))
         if not outputs:
-            return np.zeros((0, getattr(self, "embedding_size", 0)), np.float32)
+            return np.zeros((0, self.embedding_size), np.float32)
         embeddings = np.concatenate(outputs, axis=0)
         # Models built by tfface end in L2Normalize; others are normalised here so that a
         # dot product is always a cosine similarity.
-        norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-        return embeddings / np.maximum(norms, 1e-12)
+        return l2_normalize_rows(embeddings, epsilon=1e-12)

@@ -80,6 +80,7 @@ def write_demo_photos(root):
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m tfface.recognition.sample_photos OUTPUT_DIR")
+        print("usage: python -m tfface.recognition.sample_photos OUTPUT_DIR", file=sys.stderr)
+        sys.exit(2)
     people, group = write_demo_photos(sys.argv[1])
     print(f"enrol: {people}\nidentify: {group}")

@@ -47,11 +47,15 @@ def mirrored_strategy(devices):
     and TF's runtime caches each collective instance's shape and type by key, so a second
     strategy in one process (a notebook, a test session) fails with "Shape mismatch in the
     collective instance 101". TF's own tests give each strategy a distinct
-    `_collective_key_base`; so does this function. A strategy made directly with
-    `tf.distribute.MirroredStrategy` afterwards inherits the last base: make them all here.
+    `_collective_key_base`; so does this function. The base is read when the strategy is
+    built and put back afterwards, so a strategy the user builds directly keeps TF's default.
     """
+    default = tf.distribute.MirroredStrategy._collective_key_base
     tf.distribute.MirroredStrategy._collective_key_base = 10_000 * next(_KEY_BASES)
-    return tf.distribute.MirroredStrategy(devices)
+    try:
+        return tf.distribute.MirroredStrategy(devices)
+    finally:
+        tf.distribute.MirroredStrategy._collective_key_base = default
 
 
 def _multi_worker():

@@ -145,7 +145,7 @@ class Trainer:
         cfg = self.config
         # The unnormalised backbone features are exposed too: the heads marked
         # `raw_features` (softmax, center loss, SphereFace) are defined on them.
-        backbone, normalization = cfg.backbone, "insightface"
+        backbone, normalization = cfg.backbone, models.backbone_normalization(cfg.backbone)
         if cfg.pretrained:
             # Published weights, frozen up to the last `trainable_blocks` residual blocks,
             # with their own input normalisation (tfface.models.load_pretrained_backbone).

@@ -6,8 +6,8 @@ import struct
 import numpy as np
 import pytest
 
-from tfface.models.dlib_format import DlibFormatError
-from tfface.models.dlib_format import DlibReader
+from tfface.weights.dlib_format import DlibFormatError
+from tfface.weights.dlib_format import DlibReader
 
 
 def pack_int(value):
