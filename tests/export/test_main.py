@@ -275,6 +275,7 @@ def test_cli_exports_onnx_and_litert_int8_saying_what_calibrated_it(
     [
         (["--quantize", "int8"], "--quantize=int8 with --format=savedmodel"),
         (["--format", "onnx", "--calibration_data", "x"], "only used with --quantize int8"),
+        (["--format", "onnx", "--calibration_count", "9"], "--calibration_count=9"),
         (["--format", "onnx", "--warmup_batch_sizes", "2"], "--warmup_batch_sizes=2 with"),
         (["--format", "tflite"], "invalid choice: 'tflite'"),
         (["--format", "litert", "--quantize", "int4"], "invalid choice: 'int4'"),

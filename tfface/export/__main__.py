@@ -110,7 +110,12 @@ def _parse_args(argv):
         default=None,
         help=f"verification pairs for calibration: {pairs.PAIR_SPEC_FORMS}",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic pairs")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the synthetic pairs and of the int8 calibration crops",
+    )
     parser.add_argument(
         "--image_size",
         type=int,
@@ -140,8 +145,9 @@ def _parse_args(argv):
     parser.add_argument(
         "--calibration_count",
         type=int,
-        default=calibration_crops.DEFAULT_COUNT,
-        help="--quantize int8: how many crops calibrate it",
+        default=None,
+        help=f"--quantize int8 only: how many crops calibrate it (default "
+        f"{calibration_crops.DEFAULT_COUNT})",
     )
     parser.add_argument(
         "--warmup_batch_sizes",
@@ -248,12 +254,15 @@ def _check_format_flags(parser, args):
                 f"'tfface[{extra}]' (pins in requirements.txt)."
             )
     if args.quantize != "int8":
-        if args.calibration_data is not None:
-            parser.error(
-                "--calibration_data is only used with --quantize int8. "
-                f"Received: --calibration_data={args.calibration_data}"
-            )
+        for flag in ("calibration_data", "calibration_count"):
+            if getattr(args, flag) is not None:
+                parser.error(
+                    f"--{flag} is only used with --quantize int8. "
+                    f"Received: --{flag}={getattr(args, flag)}"
+                )
         return
+    if args.calibration_count is None:
+        args.calibration_count = calibration_crops.DEFAULT_COUNT
     if args.calibration_count < 1:
         parser.error(
             f"--calibration_count must be >= 1. Received: --calibration_count="
