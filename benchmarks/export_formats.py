@@ -5,7 +5,8 @@
     .venv/bin/python benchmarks/export_formats.py --models dlib_resnet_v1 --threads 1
 
 For `dlib_resnet_v1` (pretrained, dlib's weights) and `mobilefacenet` (no weights ship
-offline: random init, seed 0, so its rows measure the conversion, not a face model), each
+offline: random init, seed 0, depthwise kernels redrawn seeded by `reseed_depthwise`, so
+its rows measure the conversion of an untrained net, not a face model), each
 export, SavedModel, ONNX and LiteRT in float32, float16 and int8 (int8 calibrated on the
 default: 100 synthetic faces aligned on the model's template), is written with
 `python -m tfface.export`'s functions and then:
@@ -110,7 +111,24 @@ def build_model(name):
     if name == "dlib_resnet_v1":
         return load_pretrained(name)
     keras.utils.set_random_seed(0)
-    return build_embedding_model("mobilefacenet", 112, 128)
+    return reseed_depthwise(build_embedding_model("mobilefacenet", 112, 128))
+
+
+def reseed_depthwise(model, seed=0):
+    """Redraws mobilefacenet's depthwise kernels from seeded initialisers.
+
+    tfface/models/mobilefacenet.py shares one unseeded module-level initialiser
+    (`_DEPTHWISE_INIT`), whose seed is drawn when the module is imported, so
+    `set_random_seed` does not reach those kernels and every process builds another net
+    (measured: 17 of 283 weights differ between two runs). Same distribution, seeded.
+    """
+    import keras
+
+    layers = [v for v in model.weights if v.path.endswith(("_dw/kernel", "gdc/kernel"))]
+    for i, kernel in enumerate(layers):
+        init = keras.initializers.VarianceScaling(2.0, "fan_out", "truncated_normal", seed + i)
+        kernel.assign(init(kernel.shape))
+    return model
 
 
 def directory_size(path):

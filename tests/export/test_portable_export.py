@@ -12,8 +12,9 @@ Tolerances, as the worst cosine between an export's embedding and the Keras mode
 - int8: every quantised activation is rounded to 1/255 of its calibrated range. The test
   model's 8-D embedding comes from 6 channels, so one rounding step is a large share of
   it: 0.98 (measured on these faces: 0.994 onnxruntime, 0.9997 LiteRT). The pretrained
-  dlib_resnet_v1 (slow test): 0.99 (measured 0.9975). A broken calibration falls well
-  below: see `test_int8_ranges_come_from_the_calibration_crops`.
+  dlib_resnet_v1 (slow test): 0.99 (measured 0.9971 / 0.9965); random-init mobilefacenet,
+  whose untrained activations quantise worse: 0.9 (measured 0.955 / 0.947). A broken
+  calibration falls well below: see `test_int8_ranges_come_from_the_calibration_crops`.
 """
 
 import json
@@ -262,12 +263,20 @@ def _real_model(name):
         return load_pretrained("dlib_resnet_v1")
     # No pretrained weights ship offline: random init (default BatchNorm statistics).
     keras.utils.set_random_seed(0)
-    return build_embedding_model("mobilefacenet", 112, 128)
+    model = build_embedding_model("mobilefacenet", 112, 128)
+    # mobilefacenet.py's shared depthwise initialiser is seeded at import, out of
+    # set_random_seed's reach: redraw those kernels seeded, so every run tests one net
+    # (as benchmarks/export_formats.py does).
+    kernels = [v for v in model.weights if v.path.endswith(("_dw/kernel", "gdc/kernel"))]
+    for i, kernel in enumerate(kernels):
+        init = keras.initializers.VarianceScaling(2.0, "fan_out", "truncated_normal", seed=i)
+        kernel.assign(init(kernel.shape))
+    return model
 
 
-# dlib_resnet_v1: measured 0.9975 (onnx) / 0.997 (litert); random-init mobilefacenet, whose
-# untrained activations quantise worse: 0.978 / 0.988.
-REAL_INT8 = {"dlib_resnet_v1": 0.99, "mobilefacenet": 0.95}
+# Worst int8 cosine on these 16 faces, onnxruntime / LiteRT: dlib_resnet_v1 0.9971 / 0.9965,
+# random-init mobilefacenet 0.955 / 0.947 (see the module docstring).
+REAL_INT8 = {"dlib_resnet_v1": 0.99, "mobilefacenet": 0.9}
 
 
 @pytest.mark.slow

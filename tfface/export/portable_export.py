@@ -1,7 +1,7 @@
 """ONNX and LiteRT exports of a tfface embedding model, in float32, float16 or int8.
 
 Both go through Keras 3's own exporter, `model.export(path, format="onnx" | "litert")`
-(BUILD_NOTES.md "Export formats" says why): on the TensorFlow backend it hands the model's
+(BUILD_NOTES.md, "ONNX and LiteRT", says why): on the TensorFlow backend it hands the model's
 `tf.function` to tf2onnx, or writes a SavedModel for `tf.lite.TFLiteConverter`. tfface adds
 what a face model needs around it:
 
@@ -43,14 +43,14 @@ from tfface.export import model_metadata
 from tfface.export.calibration_crops import CalibrationCrops
 from tfface.export.calibration_crops import folder_crops
 from tfface.export.calibration_crops import synthetic_crops
+from tfface.export.portable_model import INPUT_NAME
+from tfface.export.portable_model import METADATA_KEY
+from tfface.export.portable_model import OUTPUT_NAME
 from tfface.export.saved_model import _check_embeddings
 from tfface.export.saved_model import _check_model
 from tfface.export.saved_model import _check_threshold
 from tfface.export.saved_model import _resolve_image_size
 
-INPUT_NAME = "images"
-OUTPUT_NAME = "embeddings"
-METADATA_KEY = "tfface_model"
 MODEL_FILES = {"onnx": "model.onnx", "litert": "model.tflite"}
 QUANTIZATIONS = ("float16", "int8")
 
