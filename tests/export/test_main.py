@@ -25,6 +25,7 @@ def encode_png(image):
 
 
 ATOL = 1e-5
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
@@ -222,5 +223,169 @@ def test_cli_as_module_in_a_subprocess(keras_file, tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
+    # TensorFlow's start-up banner (TF_CPP_MIN_LOG_LEVEL does not reach it) came twice.
+    assert "absl::InitializeLog" not in proc.stderr and "oneDNN" not in proc.stderr
     assert f"to {os.path.join(str(tmp_path), 'faces', '5')}" in proc.stdout
     assert os.path.isfile(os.path.join(str(tmp_path), "faces", "5", "saved_model.pb"))
+
+
+# --- ONNX / LiteRT ---------------------------------------------------------------------
+@pytest.mark.parametrize("runtime", ["onnx", "litert"])
+def test_cli_exports_onnx_and_litert_int8_saying_what_calibrated_it(
+    model, keras_file, tmp_path, capsys, runtime
+):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("ai_edge_litert")
+    from tfface.export import PortableModel
+
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    for i, image in enumerate(make_images(6, seed=2)):
+        Image.fromarray(image.astype(np.uint8)).save(crops / f"{i}.png")
+    (crops / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    args = ["--model", keras_file, "--export_dir", str(tmp_path / "out"), "--name", "faces"]
+    path = main(
+        [*args, "--format", runtime, "--quantize", "int8", "--calibration_data", str(crops)]
+    )
+    out, err = capsys.readouterr()
+    model_file = os.path.join(path, "model.onnx" if runtime == "onnx" else "model.tflite")
+    assert f"Exported {keras_file} to {model_file} ({runtime}, int8, " in out
+    assert f"int8 calibrated on 6 aligned crops from {crops} (1 unreadable skipped)" in out
+    assert f"skipped {crops / 'broken.jpg'}" in err
+    assert "check: cosine to the Keras model on 16 synthetic faces" in out
+    portable = PortableModel(path)
+    assert portable.metadata["calibration"].startswith("6 aligned crops")
+    images = make_images(3)
+    got = portable.embed(images)
+    got /= np.linalg.norm(got, axis=1, keepdims=True)
+    assert np.sum(got * keras.ops.convert_to_numpy(model(images)), axis=1).min() > 0.9
+
+    # Without --calibration_data: synthetic faces on the model's template, and it says so.
+    path = main([*args, "--format", runtime, "--quantize", "int8", "--calibration_count", "20"])
+    assert (
+        "int8 calibrated on 20 synthetic faces (tfface.data.synthetic, seed 0) aligned on "
+        "the arcface template at 16x16" in capsys.readouterr().out
+    )
+    assert path.endswith(os.path.join("faces", "2"))
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--quantize", "int8"], "--quantize=int8 with --format=savedmodel"),
+        (["--format", "onnx", "--calibration_data", "x"], "only used with --quantize int8"),
+        (["--format", "onnx", "--calibration_count", "9"], "--calibration_count=9"),
+        (["--format", "onnx", "--warmup_batch_sizes", "2"], "--warmup_batch_sizes=2 with"),
+        (["--format", "tflite"], "invalid choice: 'tflite'"),
+        (["--format", "litert", "--quantize", "int4"], "invalid choice: 'int4'"),
+        (
+            ["--format", "litert", "--quantize", "int8", "--calibration_data", "/nope"],
+            "--calibration_data=/nope",
+        ),
+        (
+            ["--format", "litert", "--quantize", "int8", "--calibration_count", "0"],
+            "--calibration_count=0",
+        ),
+        (["--name", ".hidden"], "--name=.hidden"),
+    ],
+)
+def test_cli_format_flag_errors_exit_2(keras_file, tmp_path, capsys, extra, match):
+    with pytest.raises(SystemExit) as e:
+        main(["--model", keras_file, "--export_dir", str(tmp_path), *extra])
+    assert e.value.code == 2
+    assert match in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+def test_cli_calibration_folder_without_images_exits_2(keras_file, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no crops here")
+    with pytest.raises(SystemExit) as e:
+        main(
+            ["--model", keras_file, "--export_dir", str(tmp_path / "out"), "--format", "onnx"]
+            + ["--quantize", "int8", "--calibration_data", str(tmp_path / "empty")]
+        )
+    assert e.value.code == 2
+    assert (
+        f"holds no image files (.jpg, .jpeg, .png, .bmp). Received: --calibration_data="
+        f"{tmp_path / 'empty'}" in capsys.readouterr().err
+    )
+
+
+# --- an existing version (issue 17, defect 5) -------------------------------------------
+def test_cli_existing_version_names_the_path_and_exits_2(keras_file, tmp_path, capsys):
+    """It was a FileExistsError traceback (exit 1) telling a CLI user to 'pass
+    overwrite=True'; now: the path, --overwrite or the next free version, exit 2."""
+    existing = tmp_path / "faces" / "3"
+    (existing / "variables").mkdir(parents=True)
+    args = ["--model", keras_file, "--export_dir", str(tmp_path), "--name", "faces"]
+    for fmt in ([], ["--format", "onnx"]):
+        with pytest.raises(SystemExit) as e:
+            main([*args, "--version", "3", *fmt])
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert f"{existing} already exists. Pass --overwrite to replace it, or --version 4" in err
+        assert "overwrite=True" not in err
+        assert os.listdir(existing) == ["variables"]
+    # --overwrite replaces it.
+    assert main([*args, "--version", "3", "--overwrite"]) == str(existing)
+    assert os.path.isfile(existing / "saved_model.pb")
+
+
+def test_cli_existing_version_exits_before_tensorflow_is_imported(keras_file, tmp_path):
+    (tmp_path / "faces" / "1").mkdir(parents=True)
+    code, _, errors, imported = run_module(
+        "tfface.export",
+        *("--model", keras_file, "--export_dir", str(tmp_path), "--name", "faces"),
+        *("--version", "1"),
+        timeout=120,
+    )
+    assert code == 2
+    assert f"{tmp_path / 'faces' / '1'} already exists. Pass --overwrite" in errors
+    assert not [m for m in imported if m.split(".")[0] in ("tensorflow", "keras")]
+
+
+def test_cli_version_taken_during_export_exits_2(keras_file, tmp_path, capsys):
+    """Another exporter publishes the same version while this one converts: the same advice
+    and exit 2, not a traceback."""
+    from unittest import mock
+
+    final = os.path.join(str(tmp_path), "faces", "1")
+    real_rename = os.rename
+
+    def competitor_publishes_first(src, dst):
+        if dst == final and not os.path.exists(final):
+            os.makedirs(os.path.join(final, "variables"))
+        return real_rename(src, dst)
+
+    with mock.patch.object(os, "rename", side_effect=competitor_publishes_first):
+        with pytest.raises(SystemExit) as e:
+            main(["--model", keras_file, "--export_dir", str(tmp_path), "--name", "faces"])
+    assert e.value.code == 2
+    assert f"{final} already exists. Pass --overwrite to replace it, or --version 2" in (
+        capsys.readouterr().err
+    )
+
+
+# --- start-up noise (issue 17, defect 9) ------------------------------------------------
+def test_cli_prints_no_tensorflow_banner(keras_file, tmp_path):
+    """`python -m tfface.export` printed TensorFlow's start-up banner twice (its two shared
+    libraries each print it; main() imported TensorFlow unfiltered). A LiteRT int8 export
+    also runs the converter and the interpreter, whose notices are dropped too. Run as a
+    user would: without the suite's TF_CPP_MIN_LOG_LEVEL."""
+    pytest.importorskip("ai_edge_litert")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfface.export", "--model", keras_file, "--export_dir"]
+        + [str(tmp_path), "--format", "litert", "--quantize", "int8"]
+        + ["--calibration_count", "10"],
+        env=dict(env, PYTHONPATH=REPO_ROOT),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"to {tmp_path / 'tfface' / '1' / 'model.tflite'} (litert, int8" in proc.stdout
+    for noise in ("absl::InitializeLog", "oneDNN", "cuda", "fully_quantize", "XNNPACK"):
+        assert noise not in proc.stderr, proc.stderr

@@ -7,9 +7,7 @@ into place, so a poller never sees a half-written model.
 
 import math
 import os
-import re
 import shutil
-import uuid
 
 import keras
 import numpy as np
@@ -17,14 +15,13 @@ import tensorflow as tf
 
 from tfface import model_metadata
 from tfface.api_export import tfface_export
+from tfface.export import layout
 from tfface.export import warmup
 
 EMBED_SIGNATURE = warmup.EMBED_SIGNATURE
 EMBED_JPEG_SIGNATURE = warmup.EMBED_JPEG_SIGNATURE
 VERIFY_SIGNATURE = warmup.VERIFY_SIGNATURE
 
-_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
-_VERSION_PATTERN = re.compile(r"[0-9]+")
 # Embeddings must be unit vectors; float16 models round their norm to ~1e-3.
 _NORM_TOLERANCE = 1e-2
 
@@ -222,99 +219,27 @@ def _check_threshold(threshold):
     return threshold
 
 
-def _check_name(name):
-    if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
-        raise ValueError(
-            "`name` must be a model name of letters, digits, '.', '_' or '-' that does not "
-            f"start with '.' or '-'. Received: name={name!r}"
-        )
-
-
-def existing_versions(model_dir):
-    """Sorted numeric version directories under `model_dir` (what TF Serving would load)."""
-    if not os.path.isdir(model_dir):
-        return []
-    return sorted(
-        int(entry)
-        for entry in os.listdir(model_dir)
-        if _VERSION_PATTERN.fullmatch(entry) and os.path.isdir(os.path.join(model_dir, entry))
-    )
-
-
-def _resolve_version(model_dir, version):
-    if version is None:
-        return max(existing_versions(model_dir), default=0) + 1
-    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0:
-        raise ValueError(
-            f"`version` must be a non-negative int (TF Serving version numbers). "
-            f"Received: version={version!r}"
-        )
-    return int(version)
-
-
-def _version_dir(export_dir, name, version, overwrite):
-    """`<export_dir>/<name>/<version>` (next free version when None); refuses an existing
-    one unless `overwrite`, before any expensive work."""
-    model_dir = os.path.join(os.fspath(export_dir), name)
-    os.makedirs(model_dir, exist_ok=True)
-    version = _resolve_version(model_dir, version)
-    final_dir = os.path.join(model_dir, str(version))
-    if os.path.exists(final_dir) and not overwrite:
-        raise FileExistsError(
-            f"SavedModel version directory {final_dir} already exists; choose another "
-            "`version` or pass overwrite=True."
-        )
-    return final_dir
+# The version-directory layout is shared with the ONNX and LiteRT exports (and checked by
+# `python -m tfface.export` before TensorFlow loads): see tfface/export/layout.py.
+_check_name = layout.check_name
+existing_versions = layout.existing_versions
+_version_dir = layout.version_dir
 
 
 def _save_and_publish(module, final_dir, overwrite, records, metadata, write_extra=None):
     """Saves `module` with its signatures, warmup records and tfface metadata into a
     temporary directory, then publishes it as `final_dir`; nothing half-written remains."""
-    model_dir, version = os.path.split(final_dir)
-    # Hidden and non-numeric, so TF Serving's version poller ignores it; inside model_dir,
-    # so the final os.rename stays on one filesystem and is atomic.
-    tmp_dir = os.path.join(model_dir, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
-    os.mkdir(tmp_dir)
+    tmp_dir = layout.temporary_dir(final_dir)
     try:
         tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
         warmup.write_warmup_requests(tmp_dir, records)
         model_metadata.write_saved_model_metadata(tmp_dir, metadata)
         if write_extra is not None:
             write_extra(tmp_dir)
-        _publish(tmp_dir, final_dir, overwrite)
+        layout.publish(tmp_dir, final_dir, overwrite)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
-
-
-def _publish(tmp_dir, final_dir, overwrite):
-    """Renames the finished `tmp_dir` to `final_dir` (same filesystem, so atomic)."""
-    if not os.path.exists(final_dir):
-        try:
-            os.rename(tmp_dir, final_dir)
-        except OSError as e:
-            # Another exporter published this version between our check and the rename.
-            raise FileExistsError(
-                f"SavedModel version directory {final_dir} appeared during export; "
-                "choose another `version` or pass overwrite=True."
-            ) from e
-        return
-    if not overwrite:
-        raise FileExistsError(
-            f"SavedModel version directory {final_dir} already exists; choose another "
-            "`version` or pass overwrite=True."
-        )
-    # POSIX rename cannot replace a non-empty directory: move the old version aside first.
-    # TF Serving may briefly see the version missing, never a partial one.
-    parent, base = os.path.split(final_dir)
-    old_dir = os.path.join(parent, f".old-{base}-{uuid.uuid4().hex[:8]}")
-    os.rename(final_dir, old_dir)
-    try:
-        os.rename(tmp_dir, final_dir)
-    except BaseException:
-        os.rename(old_dir, final_dir)
-        raise
-    shutil.rmtree(old_dir, ignore_errors=True)
 
 
 @tfface_export("tfface.export.export_saved_model")
