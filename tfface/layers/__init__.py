@@ -1,5 +1,6 @@
 """tfface.layers: margin-softmax heads, center loss, normalisation layers."""
 
+from tfface.layers.adaface import AdaFace
 from tfface.layers.arcface import ArcFace
 from tfface.layers.center_loss import CenterLoss
 from tfface.layers.combined_margin import CombinedMargin
@@ -7,12 +8,14 @@ from tfface.layers.cosface import CosFace
 from tfface.layers.image_normalization import ImageNormalization
 from tfface.layers.l2_normalize import L2Normalize
 from tfface.layers.lsoftmax import LSoftmax
+from tfface.layers.margin_softmax import MarginBatch
 from tfface.layers.margin_softmax import MarginSoftmax
 from tfface.layers.multiplicative_margin import MultiplicativeMargin
 from tfface.layers.normface import NormFace
 from tfface.layers.sphereface import SphereFace
 
 __all__ = [
+    "AdaFace",
     "ArcFace",
     "CenterLoss",
     "CombinedMargin",
@@ -20,6 +23,7 @@ __all__ = [
     "ImageNormalization",
     "L2Normalize",
     "LSoftmax",
+    "MarginBatch",
     "MarginSoftmax",
     "MultiplicativeMargin",
     "NormFace",
