@@ -8,6 +8,7 @@ from tfface.layers.cosface import CosFace
 from tfface.layers.image_normalization import ImageNormalization
 from tfface.layers.l2_normalize import L2Normalize
 from tfface.layers.lsoftmax import LSoftmax
+from tfface.layers.magface import MagFace
 from tfface.layers.margin_softmax import MarginBatch
 from tfface.layers.margin_softmax import MarginSoftmax
 from tfface.layers.multiplicative_margin import MultiplicativeMargin
@@ -23,6 +24,7 @@ __all__ = [
     "ImageNormalization",
     "L2Normalize",
     "LSoftmax",
+    "MagFace",
     "MarginBatch",
     "MarginSoftmax",
     "MultiplicativeMargin",
