@@ -5,6 +5,7 @@ from tfface.layers.arcface import ArcFace
 from tfface.layers.center_loss import CenterLoss
 from tfface.layers.combined_margin import CombinedMargin
 from tfface.layers.cosface import CosFace
+from tfface.layers.curricularface import CurricularFace
 from tfface.layers.image_normalization import ImageNormalization
 from tfface.layers.l2_normalize import L2Normalize
 from tfface.layers.lsoftmax import LSoftmax
@@ -21,6 +22,7 @@ __all__ = [
     "CenterLoss",
     "CombinedMargin",
     "CosFace",
+    "CurricularFace",
     "ImageNormalization",
     "L2Normalize",
     "LSoftmax",
