@@ -15,6 +15,7 @@ from tfface.layers.margin_softmax import MarginSoftmax
 from tfface.layers.multiplicative_margin import MultiplicativeMargin
 from tfface.layers.normface import NormFace
 from tfface.layers.sphereface import SphereFace
+from tfface.layers.subcenter_arcface import SubCenterArcFace
 
 __all__ = [
     "AdaFace",
@@ -32,4 +33,5 @@ __all__ = [
     "MultiplicativeMargin",
     "NormFace",
     "SphereFace",
+    "SubCenterArcFace",
 ]
