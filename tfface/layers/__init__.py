@@ -6,6 +6,9 @@ from tfface.layers.center_loss import CenterLoss
 from tfface.layers.combined_margin import CombinedMargin
 from tfface.layers.cosface import CosFace
 from tfface.layers.curricularface import CurricularFace
+from tfface.layers.elastic_arcface import ElasticArcFace
+from tfface.layers.elastic_cosface import ElasticCosFace
+from tfface.layers.elastic_margin import ElasticMargin
 from tfface.layers.image_normalization import ImageNormalization
 from tfface.layers.l2_normalize import L2Normalize
 from tfface.layers.lsoftmax import LSoftmax
@@ -24,6 +27,9 @@ __all__ = [
     "CombinedMargin",
     "CosFace",
     "CurricularFace",
+    "ElasticArcFace",
+    "ElasticCosFace",
+    "ElasticMargin",
     "ImageNormalization",
     "L2Normalize",
     "LSoftmax",
