@@ -94,6 +94,7 @@ class ElasticMargin(MarginSoftmax):
 
     def sample_margins(self, cos_target):
         """Draws the margins [B] of one training call (advances the seed generator)."""
+        cos_target = ops.convert_to_tensor(cos_target)  # NumPy on torch: stop_gradient below
         self.seed_generator.state.assign(self.seed_state.value)
         replica, replicas = _replica_id_and_count()
         # Every replica advances the same generator state; each takes its own row of the
