@@ -36,3 +36,24 @@ def test_arcface_snippet_fits_saves_and_reloads(tmp_path, monkeypatch):
     np.testing.assert_allclose(actual, expected, atol=1e-5, rtol=1e-5)
     embedding = keras.ops.convert_to_numpy(namespace["embedder"](x[:4]))
     np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, atol=1e-5)
+
+
+def test_margin_head_snippets_run():
+    """The README's custom-hook head and the sub-centre noisy-sample steps, unchanged."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("To write a new head, subclass") : text.index("### Center loss")]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    assert len(blocks) == 2, len(blocks)
+    import tfface
+
+    namespace = {"keras": keras, "np": np, "tfface": tfface}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    head = namespace["NormScaledMargin"](num_classes=3, scale=10.0)
+    logits = keras.ops.convert_to_numpy(head([np.ones((2, 4), "float32"), np.array([0, 2])]))
+    margin = 0.1 * np.tanh(2.0)  # ‖x‖ = 2: the target logit is 10·(cos θ_y − margin)
+    plain = keras.ops.convert_to_numpy(head(np.ones((2, 4), "float32")))
+    np.testing.assert_allclose(plain[[0, 1], [0, 2]] - logits[[0, 1], [0, 2]], 10 * margin, 1e-5)
+    assert namespace["counts"].sum() == 256
+    assert namespace["noisy"].shape == (256,) and namespace["noisy"].dtype == bool
+    assert namespace["clean_kernel"].shape == (128, 100)

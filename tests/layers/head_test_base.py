@@ -10,10 +10,11 @@ from tfface.testing.backend import value_and_gradients
 BATCH, DIM, CLASSES = 5, 4, 6
 
 
-def random_case(seed=0, batch=BATCH, dim=DIM, classes=CLASSES):
+def random_case(seed=0, batch=BATCH, dim=DIM, classes=CLASSES, columns=None):
+    """(x [B, D], w [D, columns or C], labels [B] in [0, C)); `columns` for sub-centre heads."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(batch, dim)).astype("float32")
-    w = rng.normal(size=(dim, classes)).astype("float32")
+    w = rng.normal(size=(dim, columns or classes)).astype("float32")
     labels = rng.integers(0, classes, size=(batch,)).astype("int64")
     return x, w, labels
 
@@ -27,6 +28,10 @@ class HeadChecks:
     reference_params = {}
     # Iteration count to load into λ-annealed heads before comparing with the reference.
     iteration = None
+    # Other non-trainable state to load before comparing (e.g. {"t": 0.4}).
+    state = {}
+    # Kernel columns per class (sub-centre heads).
+    centers_per_class = 1
 
     def make_head(self, x=None, w=None, **overrides):
         head = self.layer_cls(**{**self.init_kwargs, **overrides})
@@ -35,11 +40,24 @@ class HeadChecks:
             head.kernel.assign(w)
         if self.iteration is not None:
             head.iteration.assign(self.iteration)
+        for name, value in self.state.items():
+            getattr(head, name).assign(value)
         return head
+
+    def random_case(self, seed=0, batch=BATCH):
+        columns = CLASSES * self.centers_per_class if self.centers_per_class > 1 else None
+        return random_case(seed, batch=batch, columns=columns)
+
+    def reference_logits(self, x, w, labels, frozen_x=None):
+        """Loop-reference logits (float64) of the head `make_head` builds; `labels=None` gives
+        inference logits. `frozen_x`: embeddings whose norms the head reads without gradient
+        (AdaFace's margin), so finite differences in `x` hold them fixed; None: `x`."""
+        name = self.layer_cls.__name__
+        return reference.head_logits(name, x, w, labels, self.reference_params)
 
     # --- harness -----------------------------------------------------------------
     def test_layer_harness_training_inputs(self):
-        x, _, labels = random_case()
+        x, _, labels = self.random_case()
         self.run_layer_test(
             cls=self.layer_cls,
             init_kwargs=self.init_kwargs,
@@ -51,7 +69,7 @@ class HeadChecks:
         )
 
     def test_layer_harness_inference_input(self):
-        x, _, _ = random_case()
+        x, _, _ = self.random_case()
         self.run_layer_test(
             cls=self.layer_cls,
             init_kwargs=self.init_kwargs,
@@ -65,41 +83,45 @@ class HeadChecks:
         self.run_serialization_test(self.layer_cls(**self.init_kwargs))
 
     def test_saving_in_process(self):
-        x, _, labels = random_case()
+        x, _, labels = self.random_case()
         model = _functional(self.layer_cls(**self.init_kwargs))
         self.run_model_saving_test(model, [x, labels])
 
     @pytest.mark.slow
     def test_saving_fresh_process(self):
-        x, _, labels = random_case()
+        x, _, labels = self.random_case()
         model = _functional(self.layer_cls(**self.init_kwargs))
         self.run_model_saving_test(model, [x, labels], fresh_process=True)
 
     # --- loop reference ----------------------------------------------------------
     def test_matches_loop_reference(self):
         """Logits, cross-entropy and gradients w.r.t. embeddings and W vs loop reference."""
-        name = self.layer_cls.__name__
-        params = self.reference_params
         for seed in range(3):
-            x, w, labels = random_case(seed)
+            x, w, labels = self.random_case(seed)
             head = self.make_head(x, w)
             x64, w64 = x.astype(np.float64), w.astype(np.float64)
 
-            expected = reference.head_logits(name, x64, w64, labels, params)
+            expected = self.reference_logits(x64, w64, labels)
             self.assertAllClose(head([x, labels]), expected, atol=2e-4, rtol=1e-5)
-            expected_inference = reference.head_logits(name, x64, w64, None, params)
+            expected_inference = self.reference_logits(x64, w64, None)
             self.assertAllClose(head(x), expected_inference, atol=2e-4, rtol=1e-5)
 
             loss, (grad_x, grad_w) = value_and_gradients(
                 lambda a, b, head=head, y=labels: _head_loss(head, a, b, y), x, w
             )
-            expected_loss = reference.head_loss(name, x64, w64, labels, params)
+            expected_loss = reference.cross_entropy(expected, labels)
             self.assertAllClose(loss, expected_loss, atol=1e-4, rtol=1e-5)
             fd_x = reference.finite_difference(
-                lambda a, w=w64, y=labels: reference.head_loss(name, a, w, y, params), x64
+                lambda a, w=w64, y=labels, x=x64: reference.cross_entropy(
+                    self.reference_logits(a, w, y, frozen_x=x), y
+                ),
+                x64,
             )
             fd_w = reference.finite_difference(
-                lambda a, x=x64, y=labels: reference.head_loss(name, x, a, y, params), w64
+                lambda a, x=x64, y=labels: reference.cross_entropy(
+                    self.reference_logits(x, a, y), y
+                ),
+                w64,
             )
             self.assertAllClose(grad_x, fd_x, atol=2e-3, rtol=2e-3, msg=f"seed={seed} dL/dx")
             self.assertAllClose(grad_w, fd_w, atol=2e-3, rtol=2e-3, msg=f"seed={seed} dL/dW")
@@ -107,7 +129,7 @@ class HeadChecks:
     # --- numerics ----------------------------------------------------------------
     def _edge_case(self):
         """Embeddings at cos θ = 1 and −1 with their target class and with a non-target."""
-        _, w, _ = random_case(7)
+        _, w, _ = self.random_case(7)
         x = np.stack([w[:, 0], -w[:, 1], 3.0 * w[:, 2], -w[:, 3]]).astype("float32")
         labels = np.array([0, 1, 0, 2], dtype="int64")
         return x, w, labels
@@ -136,7 +158,7 @@ class HeadChecks:
     def test_finite_gradients_past_pi_minus_margin(self):
         """Targets at θ = 170° (θ + m > π for every margin used here)."""
         theta = np.deg2rad(170.0)
-        w = np.eye(DIM, CLASSES, dtype="float32")
+        w = np.eye(DIM, CLASSES * self.centers_per_class, dtype="float32")
         x = np.zeros((2, DIM), "float32")
         x[:, 0], x[:, 1] = np.cos(theta), np.sin(theta)
         x[1] *= 20.0
@@ -146,7 +168,7 @@ class HeadChecks:
                 self._check_finite_gradients(x, w, labels, policy)
 
     def test_mixed_float16_matches_float32(self):
-        x, w, labels = random_case(3)
+        x, w, labels = self.random_case(3)
         expected = self.make_head(x, w)([x, labels])
         keras.config.set_dtype_policy("mixed_float16")
         try:
@@ -165,20 +187,20 @@ class HeadChecks:
 
     # --- inputs ------------------------------------------------------------------
     def test_label_shapes_and_dtypes_agree(self):
-        x, w, labels = random_case(4)
+        x, w, labels = self.random_case(4)
         head = self.make_head(x, w)
         expected = head([x, labels])
         for variant in (labels.astype("int32"), labels[:, None], labels[:, None].astype("int32")):
             self.assertAllClose(head([x, variant]), expected, atol=0, rtol=0)
 
     def test_rejects_float_labels(self):
-        x, w, labels = random_case()
+        x, w, labels = self.random_case()
         head = self.make_head(x, w)
         with self.assertRaisesRegex(ValueError, "integer class labels"):
             head([x, labels.astype("float32")])
 
     def test_rejects_bad_label_shape(self):
-        x, w, _ = random_case()
+        x, w, _ = self.random_case()
         head = self.make_head(x, w)
         with self.assertRaisesRegex(ValueError, r"\[batch\] or \[batch, 1\]"):
             head([x, np.zeros((BATCH, 2), "int64")])
@@ -189,7 +211,7 @@ class HeadChecks:
             self.layer_cls(**kwargs)
 
     def test_functional_fit_reduces_loss(self):
-        x, _, labels = random_case(5, batch=32, dim=DIM, classes=CLASSES)
+        x, _, labels = self.random_case(5, batch=32)
         head = self.layer_cls(**self.init_kwargs)
         model = _functional(head)
         model.compile(

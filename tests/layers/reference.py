@@ -80,6 +80,25 @@ def head_logits(head, x, w, labels, params):
     return logits
 
 
+def cosine_table(x, w):
+    """(‖x_i‖ per sample, cos θ_ij per sample and column of w), clipped to [−1, 1], by loops.
+
+    x [B, D], w [D, N]; returns a list of B norms and a B × N nested list of cosines.
+    """
+    batch, dim = x.shape
+    norms, table = [], []
+    for i in range(batch):
+        xi = [x[i, d] for d in range(dim)]
+        x_norm = _norm(xi)
+        row = []
+        for j in range(w.shape[1]):
+            wj = [w[d, j] for d in range(dim)]
+            row.append(min(1.0, max(-1.0, _dot(xi, wj) / (x_norm * _norm(wj)))))
+        norms.append(x_norm)
+        table.append(row)
+    return norms, table
+
+
 def cross_entropy(logits, labels):
     """Mean sparse softmax cross-entropy, one sample at a time."""
     total = 0.0

@@ -2,12 +2,15 @@ import keras
 import numpy as np
 import pytest
 
+from tests.layers import reference
 from tests.layers.head_test_base import random_case
 from tfface.layers import ArcFace
 from tfface.layers import CosFace
+from tfface.layers import MarginBatch
 from tfface.layers import MarginSoftmax
 from tfface.layers import SphereFace
 from tfface.testing import TestCase
+from tfface.testing.backend import value_and_gradients
 
 
 class SubtractMargin(MarginSoftmax):
@@ -15,6 +18,18 @@ class SubtractMargin(MarginSoftmax):
 
     def apply_margin(self, cos_target, training=None):
         return cos_target - 0.25
+
+
+class RecordingHead(MarginSoftmax):
+    """Keeps the `MarginBatch` it receives; margin 0.1 · ‖x‖ (with gradient), negatives
+    halved where training is True."""
+
+    def margin_cosines(self, batch):
+        self.seen = batch
+        target = batch.cos_target - 0.1 * batch.feature_norms
+        if batch.training:
+            return target, 0.5 * batch.cosine
+        return target, batch.cosine
 
 
 class MarginSoftmaxTest(TestCase):
@@ -113,3 +128,96 @@ class MarginSoftmaxTest(TestCase):
             head = ArcFace(num_classes=3)
             head.build(shape)
             self.assertEqual(tuple(head.kernel.shape), (8, 3))
+
+
+class MarginBatchHookTest(TestCase):
+    """The wide hook: `margin_cosines(batch)` sees norms, all cosines, labels, training."""
+
+    def _head(self, x, w):
+        head = RecordingHead(num_classes=w.shape[1], scale=10.0)
+        head.build(x.shape)
+        head.kernel.assign(w)
+        return head
+
+    def test_batch_carries_what_the_modern_losses_need(self):
+        x, w, labels = random_case(3)
+        head = self._head(x, w)
+        head([x, labels[:, None].astype("int32")], training=False)
+        batch = head.seen
+        self.assertIsInstance(batch, MarginBatch)
+        norms, table = reference.cosine_table(x.astype("float64"), w.astype("float64"))
+        self.assertAllClose(batch.feature_norms, norms, atol=1e-5)
+        self.assertAllClose(batch.cosine, table, atol=1e-6)
+        self.assertAllClose(batch.cos_target, [table[i][y] for i, y in enumerate(labels)], 1e-6)
+        self.assertAllEqual(batch.labels, labels)  # flattened to [B]
+        self.assertAllEqual(batch.is_target, np.eye(w.shape[1], dtype=bool)[labels])
+        self.assertIs(batch.training, False)
+        for tensor in (batch.cosine, batch.cos_target, batch.feature_norms):
+            self.assertEqual(keras.backend.standardize_dtype(tensor.dtype), "float32")
+        head([x, labels])
+        self.assertIsNone(head.seen.training)
+
+    def test_hook_sets_target_and_other_classes(self):
+        x, w, labels = random_case(4)
+        head = self._head(x, w)
+        norms, table = reference.cosine_table(x.astype("float64"), w.astype("float64"))
+        logits = keras.ops.convert_to_numpy(head([x, labels], training=True))
+        for i, y in enumerate(labels):
+            for j in range(w.shape[1]):
+                expected = table[i][j] - 0.1 * norms[i] if j == y else 0.5 * table[i][j]
+                self.assertAllClose(logits[i, j], 10.0 * expected, atol=1e-4)
+        # No labels: inference logits, the hook is not called.
+        head.seen = None
+        self.assertAllClose(head(x), 10.0 * np.array(table), atol=1e-4)
+        self.assertIsNone(head.seen)
+
+    def test_gradient_reaches_the_feature_norms(self):
+        """The target depends on ‖x‖ here, so dL/dx has a radial part (finite differences
+        of the loop formula); heads that must not, use `stop_gradient` (AdaFace)."""
+        x, w, labels = random_case(5)
+        head = self._head(x, w)
+
+        def loss(a):
+            logits = head([a, labels])
+            return keras.ops.mean(
+                keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+            )
+
+        def expected_loss(a):
+            norms, table = reference.cosine_table(a, w.astype("float64"))
+            logits = 10.0 * np.array(table)
+            for i, y in enumerate(labels):
+                logits[i, y] = 10.0 * (table[i][y] - 0.1 * norms[i])
+            return reference.cross_entropy(logits, labels)
+
+        _, (grad,) = value_and_gradients(loss, x)
+        fd = reference.finite_difference(expected_loss, x.astype("float64"))
+        self.assertAllClose(grad, fd, atol=2e-3, rtol=2e-3)
+        self.assertGreater(np.abs(np.sum(grad * x, axis=1)).max(), 1e-3)
+
+    def test_default_hook_is_apply_margin(self):
+        """A head that overrides only `apply_margin` goes through the default
+        `margin_cosines`, which leaves the other classes untouched."""
+        x, w, labels = random_case(6)
+        head = SubtractMargin(num_classes=6, scale=8.0)
+        head.build(x.shape)
+        head.kernel.assign(w)
+        batch_target, batch_cosine = head.margin_cosines(
+            MarginBatch(
+                cosine=np.ones((2, 3), "float32"),
+                cos_target=np.array([0.5, -0.5], "float32"),
+                labels=np.array([0, 1]),
+                is_target=np.eye(3, dtype=bool)[:2],
+                feature_norms=np.ones(2, "float32"),
+            )
+        )
+        self.assertAllClose(batch_target, [0.25, -0.75])
+        self.assertAllClose(batch_cosine, np.ones((2, 3)))
+
+    def test_sub_centres_need_normalised_weights(self):
+        class Bad(MarginSoftmax):
+            normalize_weights = False
+            centers_per_class = 2
+
+        with self.assertRaisesRegex(ValueError, "centers_per_class=2, normalize_weights=False"):
+            Bad(num_classes=3).build((None, 4))

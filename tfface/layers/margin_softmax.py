@@ -1,5 +1,7 @@
 """Base layer of the margin-softmax heads: class weights, normalisation, scale, one hook."""
 
+import dataclasses
+
 import keras
 from keras import ops
 
@@ -26,16 +28,53 @@ def safe_sine(cosine):
     return ops.where(positive, ops.sqrt(ops.where(positive, squared, 1.0)), 0.0)
 
 
+@tfface_export("tfface.layers.MarginBatch")
+@dataclasses.dataclass(frozen=True)
+class MarginBatch:
+    """What `MarginSoftmax.margin_cosines` sees of one batch (float32 tensors, B samples).
+
+    Attributes:
+        cosine: [B, C] cos θ_j of every sample and class, clipped to [−1, 1] (for
+            sub-centre heads, already the maximum over each class's sub-centres).
+        cos_target: [B] cos θ_y, the target column of `cosine`.
+        labels: [B] integer class labels.
+        is_target: [B, C] bool, `labels[i] == j`.
+        feature_norms: [B] ‖x‖ of the embeddings as the head received them (before its
+            own normalisation), with their gradient; a head that must not send gradient
+            through the norm applies `keras.ops.stop_gradient`.
+        training: the layer's `training` argument (True, False or None).
+    """
+
+    cosine: object
+    cos_target: object
+    labels: object
+    is_target: object
+    feature_norms: object
+    training: object = None
+
+
 @tfface_export("tfface.layers.MarginSoftmax")
 class MarginSoftmax(keras.layers.Layer):
     """Base class of margin-softmax heads (NormFace, CosFace, ArcFace, SphereFace, ...).
 
-    The layer owns the class weight matrix `W` [D, C], computes cos θ_j between each
-    embedding and each class weight, and turns it into logits. A subclass overrides a
-    single hook, `apply_margin(cos_target, training)`, which maps the cosine of the
-    target class to the margin-penalised value used in its place. Logits are
+    The layer owns the class weight matrix `W` [D, C·K] (K = `centers_per_class`
+    sub-centres per class, 1 except for sub-centre heads), computes cos θ_j between each
+    embedding and each class (the largest over the class's sub-centres), and turns it into
+    logits. A subclass overrides one of two hooks:
 
-        logit_j = f(x) · g(W_j) · (apply_margin(cos θ_y) if j == y else cos θ_j)
+    - `apply_margin(cos_target, training)` maps cos θ_y [B] to the margin-penalised value
+      used in its place (ArcFace, CosFace, SphereFace, ...: a margin that depends on
+      cos θ_y alone);
+    - `margin_cosines(batch)` receives a `MarginBatch` (all cosines, the labels, the
+      feature norms ‖x‖, the training flag) and returns `(target [B], cosine [B, C])`, the
+      value of the target logit and the cosines used for every other class (AdaFace and
+      MagFace read ‖x‖, CurricularFace re-weights hard negatives with a batch EMA,
+      ElasticFace draws a margin per sample). Its default calls `apply_margin` and leaves
+      the other classes as they are.
+
+    Logits are
+
+        logit_j = f(x) · g(W_j) · (target if j == y else cosine_j)
 
     with f(x) = `scale` when features are normalised (`scale` is not None) and ‖x‖
     otherwise, and g(W_j) = 1 when `normalize_weights` (a class attribute) is True and
@@ -58,8 +97,9 @@ class MarginSoftmax(keras.layers.Layer):
         inputs: either `[embeddings, labels]` (float [B, D], int [B] or [B, 1]) for
             training logits [B, C] with the margin on each sample's target class, or
             `embeddings` alone for inference logits f(x)·g(W_j)·cos θ_j [B, C].
-        training: bool. Heads with a training schedule (SphereFace's λ) advance it only
-            on training calls.
+        training: bool. Heads with a training schedule or batch statistics (SphereFace's
+            λ, AdaFace's norm statistics, CurricularFace's t) advance them only on
+            training calls.
 
     Example:
 
@@ -67,6 +107,13 @@ class MarginSoftmax(keras.layers.Layer):
     class MyHead(tfface.layers.MarginSoftmax):
         def apply_margin(self, cos_target, training=None):
             return cos_target - 0.2
+
+
+    class NormScaledMargin(tfface.layers.MarginSoftmax):
+        # A margin that grows with the feature norm: reads `batch.feature_norms`.
+        def margin_cosines(self, batch):
+            margin = 0.1 * keras.ops.tanh(keras.ops.stop_gradient(batch.feature_norms))
+            return batch.cos_target - margin, batch.cosine
     ```
 
     Reference:
@@ -75,6 +122,8 @@ class MarginSoftmax(keras.layers.Layer):
     """
 
     normalize_weights = True
+    # Columns of W per class; sub-centre heads set more and the cosine is their maximum.
+    centers_per_class = 1
 
     def __init__(
         self,
@@ -108,8 +157,15 @@ class MarginSoftmax(keras.layers.Layer):
                 f"{self.__class__.__name__} expects embeddings of shape [batch, dim] with a "
                 f"known dim. Received: embeddings shape={tuple(embeddings_shape)}"
             )
+        if self.centers_per_class > 1 and not self.normalize_weights:
+            # ‖W_j‖ of a class with several sub-centres is undefined.
+            raise ValueError(
+                f"{self.__class__.__name__}: sub-centres need normalised class weights. "
+                f"Received: centers_per_class={self.centers_per_class}, "
+                f"normalize_weights={self.normalize_weights}"
+            )
         self.kernel = self.add_weight(
-            shape=(embeddings_shape[-1], self.num_classes),
+            shape=(embeddings_shape[-1], self.num_classes * self.centers_per_class),
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             dtype="float32",
@@ -120,16 +176,28 @@ class MarginSoftmax(keras.layers.Layer):
     def apply_margin(self, cos_target, training=None):
         """Maps cos θ_y [B] (float32) to the value that replaces it in the target logit."""
         raise NotImplementedError(
-            f"{self.__class__.__name__} must override `apply_margin(cos_target, training)`."
+            f"{self.__class__.__name__} must override `apply_margin(cos_target, training)` "
+            "or `margin_cosines(batch)`."
         )
+
+    def margin_cosines(self, batch):
+        """(target [B], cosine [B, C]) from a `MarginBatch`: the target logit's value and
+        the cosines used for the other classes. Defaults to `apply_margin` on cos θ_y."""
+        target = self.apply_margin(batch.cos_target, training=batch.training)
+        return target, batch.cosine
 
     def call(self, inputs, training=None):
         embeddings, labels = _split_inputs(inputs, self.__class__.__name__)
         x = ops.cast(embeddings, "float32")
         w = ops.cast(self.kernel, "float32")
         x_norm = l2_norm(x, axis=-1)  # [B, 1]
-        w_norm = l2_norm(w, axis=0)  # [1, C]
+        w_norm = l2_norm(w, axis=0)  # [1, C·K]
         cosine = ops.clip(ops.matmul(x / x_norm, w / w_norm), -1.0, 1.0)
+        if self.centers_per_class > 1:
+            # Column c·K + k is sub-centre k of class c (insightface's layout).
+            cosine = ops.max(
+                ops.reshape(cosine, (-1, self.num_classes, self.centers_per_class)), axis=-1
+            )
 
         magnitude = x_norm if self.scale is None else self.scale
         if not self.normalize_weights:
@@ -139,10 +207,20 @@ class MarginSoftmax(keras.layers.Layer):
 
         labels = ops.reshape(labels, (-1,))
         cos_target = ops.take_along_axis(cosine, ops.expand_dims(labels, -1), axis=1)[:, 0]
-        target = ops.cast(self.apply_margin(cos_target, training=training), "float32")
         is_target = ops.equal(
             ops.expand_dims(labels, -1), ops.arange(self.num_classes, dtype=labels.dtype)
         )
+        target, cosine = self.margin_cosines(
+            MarginBatch(
+                cosine=cosine,
+                cos_target=cos_target,
+                labels=labels,
+                is_target=is_target,
+                feature_norms=x_norm[:, 0],
+                training=training,
+            )
+        )
+        target = ops.cast(target, "float32")
         return magnitude * ops.where(is_target, ops.expand_dims(target, -1), cosine)
 
     def get_config(self):
