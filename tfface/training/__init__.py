@@ -20,6 +20,7 @@ from tfface._lazy import lazy_getattr
 # Names load on first access, so that importing `tfface.training.schema` (train.py's
 # flag checks) does not import TensorFlow.
 _EXPORTS = {
+    "EmbeddingCollapseError": "errors",
     "LOSSES": "heads",
     "NonFiniteLossError": "errors",
     "Objective": "objective",
