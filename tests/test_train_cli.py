@@ -307,8 +307,7 @@ def _bad_case_files(tmp_path):
         (["--data=synthetic:3"], "--data=synthetic:3 holds 3 identities"),
         (
             ["--data=folder:{tmp}/few", "--identities_per_batch=4"],
-            "holds 5 identities (0 with >= 2 images, 5 images): too few for the default "
-            "evaluation",
+            "holds 5 identities (0 with >= 2 images, 5 images): too few for the default evaluation",
         ),
         (["--eval_data=bin:{tmp}/lfw.bin"], "--eval_data=bin:{tmp}/lfw.bin: "),
         (["--eval_data=lfw:{tmp}/pairs.txt"], "--eval_data=lfw:{tmp}/pairs.txt: "),

@@ -175,7 +175,9 @@ def test_metadata_records_the_threshold_source():
     checked = model_metadata.check_metadata(metadata, "here")
     assert checked["threshold_source"].startswith("--eval_data=split")
     assert checked["template"]["name"] == "dlib"
-    old = model_metadata.build_metadata(name="m", image_size=112, embedding_size=8, fingerprint=None)
+    old = model_metadata.build_metadata(
+        name="m", image_size=112, embedding_size=8, fingerprint=None
+    )
     assert "threshold_source" not in old
 
 

@@ -22,9 +22,7 @@ class SubsetSource(Source):
     def __init__(self, parent, indices, name=None):
         self.parent = parent
         self.indices = np.unique(np.asarray(indices, np.int64))
-        if self.indices.size and (
-            self.indices[0] < 0 or self.indices[-1] >= parent.num_examples
-        ):
+        if self.indices.size and (self.indices[0] < 0 or self.indices[-1] >= parent.num_examples):
             raise ValueError(
                 f"`indices` must lie in [0, {parent.num_examples}). Received: "
                 f"[{self.indices[0]}, {self.indices[-1]}]"

@@ -17,6 +17,7 @@ loads (`check_split_size`).
 """
 
 import dataclasses
+
 import numpy as np
 
 SPLIT_FRACTION = 0.2

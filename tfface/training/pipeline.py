@@ -13,6 +13,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from tfface import model_metadata
 from tfface.eval import pairs as pairs_lib
 from tfface.eval.heldout import baseline_results
 from tfface.eval.heldout import evaluate_model
@@ -21,7 +22,6 @@ from tfface.eval.heldout import heldout_identification
 from tfface.eval.heldout import summary_dict
 from tfface.eval.identification import format_identification
 from tfface.eval.scatter import write_scatter
-from tfface import model_metadata
 from tfface.training import heads
 from tfface.training import run_dir
 from tfface.training.eval_split import plan_split
@@ -30,7 +30,6 @@ from tfface.training.preflight import check_identities
 from tfface.training.schema import SPLIT_EVAL_DATA
 from tfface.training.trainer import Trainer
 from tfface.training.trainer import write_scalar
-
 
 # Open-set 1:N needs enrolled and non-mated identities beyond the largest rank (10).
 MIN_IDENTIFICATION_IDENTITIES = 20
