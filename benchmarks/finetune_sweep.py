@@ -61,9 +61,9 @@ def run(folder, learning_rate, warmup, steps, model_dir, seed=0):
         return {"collapsed": e.step, "seconds": time.time() - t0}
     results = out["results"]
     return {
-        "pretrained": results["untrained net"]["accuracy_mean"],
+        "pretrained": results["pretrained net"]["accuracy_mean"],
         "tuned": results["trained net"]["accuracy_mean"],
-        "auc_before": results["untrained net"]["auc"],
+        "auc_before": results["pretrained net"]["auc"],
         "auc": results["trained net"]["auc"],
         "threshold": out["threshold"],
         "loss": out["train"]["loss"],

@@ -60,7 +60,7 @@ def test_finetuning_keeps_verification_on_held_out_real_faces(real_folder, tmp_p
     ).validate()
     lines = []
     out = pipeline.train_and_evaluate(config, scatter=False, log=lines.append)
-    before = out["results"]["untrained net"]["accuracy_mean"]  # the pretrained weights
+    before = out["results"]["pretrained net"]["accuracy_mean"]
     after = out["results"]["trained net"]["accuracy_mean"]
     assert after >= before - 0.01, "\n".join(lines)
     assert out["eval_pairs"] == 200

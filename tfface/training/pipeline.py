@@ -3,7 +3,8 @@
 The verification rows (raw pixels, the freshly initialised network, the trained network)
 are measured with `tfface.eval.heldout` on the same `PairSet`. The untrained row is taken
 before any checkpoint is restored, from the network as `seed` initialises it, so a resumed
-run reports the same baseline as an uninterrupted one.
+run reports the same baseline as an uninterrupted one. In a `--pretrained` run that row is
+the published weights before fine-tuning, named "pretrained net".
 """
 
 import json
@@ -31,6 +32,8 @@ from tfface.training.schema import SPLIT_EVAL_DATA
 from tfface.training.trainer import Trainer
 from tfface.training.trainer import write_scalar
 
+# The row of the weights a --pretrained run starts from (the "untrained net" otherwise).
+_START_ROW = "pretrained net"
 # Open-set 1:N needs enrolled and non-mated identities beyond the largest rank (10).
 MIN_IDENTIFICATION_IDENTITIES = 20
 
@@ -182,7 +185,8 @@ def train_and_evaluate(config, strategy=None, source=None, scatter=True, log=pri
             pair_set = pairs_lib.load_pair_set(
                 config.eval_data, config.image_size, seed=config.seed
             )
-        results.update(baseline_results(embed, pair_set))
+        for name, result in baseline_results(embed, pair_set).items():
+            results[_START_ROW if config.pretrained and name == "untrained net" else name] = result
         log(format_table(pair_set, results))
 
         if config.eval_every:
@@ -242,7 +246,8 @@ def train_and_evaluate(config, strategy=None, source=None, scatter=True, log=pri
         os.path.join(eval_dir, "heldout_roc.png"),
         title=f"{config.loss}: {pair_set.name}, accuracy {trained.accuracy_mean:.4f}",
     )
-    for name, key in (("raw pixels", "raw_pixels"), ("untrained net", "untrained")):
+    start = _START_ROW if config.pretrained else "untrained net"
+    for name, key in (("raw pixels", "raw_pixels"), (start, start.split()[0])):
         write_report(results[name], os.path.join(eval_dir, f"{key}.json"))
     writer = tf.summary.create_file_writer(os.path.join(model_dir, run_dir.EVENTS_DIR))
     with writer.as_default(step=trainer.total_steps):
