@@ -27,6 +27,7 @@ from tfface.training.errors import TrainingInterrupted
 from tfface.training.objective import Objective
 from tfface.training.schedules import WarmupSchedule
 from tfface.training.schedules import make_optimizer
+from tfface.training.schema import FINETUNE_LEARNING_RATE
 from tfface.training.strategy import is_chief
 from tfface.training.strategy import make_strategy
 
@@ -439,7 +440,7 @@ class Trainer:
             f"last {cosine:.4f}): every face embeds to nearly the same point, so the model "
             f"no longer tells faces apart. Stopped at step {step} without saving; {where}. "
             f"Lower --learning_rate (it is {lr:g}; --pretrained runs default to "
-            "1e-05) or add --warmup_steps.",
+            f"{FINETUNE_LEARNING_RATE:g}) or add --warmup_steps.",
             step=step,
             last_checkpoint=last,
         )
