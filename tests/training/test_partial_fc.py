@@ -130,3 +130,121 @@ def test_r1_equals_full_head_on_two_replicas(name):
     np.testing.assert_allclose(losses, [loss, loss], rtol=1e-5)
     np.testing.assert_allclose(pgx, gx, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(pgw, gw, rtol=1e-4, atol=1e-6)
+
+
+def _step(pfc, strategy, x, y):
+    """One forward + sparse update on every replica; returns each shard's sampled rows."""
+    n = strategy.num_replicas_in_sync
+
+    def replica(x_local, y_local, y_all):
+        var = pfc.shards[pfc.local_index()]
+        with tf.GradientTape() as tape:
+            loss, _ = pfc(x_local, y_local, global_labels=y_all)
+            scaled = loss / n
+        grad = tape.gradient(scaled, var)
+        pfc.apply(grad.values, grad.indices)
+        return grad.indices
+
+    @tf.function
+    def step(x, y, y_all):
+        return strategy.run(replica, args=(x, y, y_all))
+
+    rows = step(_shards(strategy, x), _shards(strategy, y), tf.constant(y))
+    return [r.numpy() for r in strategy.experimental_local_results(rows)]
+
+
+def _state(pfc):
+    return [
+        {"w": v.numpy(), **{k: s.numpy() for k, s in slots.items()}}
+        for v, slots in zip(pfc.shards, pfc.slots, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_only_sampled_rows_and_slots_change(optimizer):
+    num_classes, batch = 40, 4
+    strategy = _strategy(2)
+    pfc = _partial_fc(
+        "arcface",
+        num_classes,
+        strategy,
+        batch,
+        sample_rate=0.3,
+        optimizer=optimizer,
+        weight_decay=0.1,
+        learning_rate=0.5,
+    )
+    assert pfc.num_sampled == 6  # ⌈0.3 · 20⌉ rows of each 20-row shard
+    for step in range(3):
+        x, y = _data(seed=10 + step, num_classes=num_classes, batch=batch)
+        before = _state(pfc)
+        rows = _step(pfc, strategy, x, y)
+        after = _state(pfc)
+        for g, (shard_rows, old, new) in enumerate(zip(rows, before, after, strict=True)):
+            assert len(shard_rows) == 6 and len(set(shard_rows)) == 6
+            positives = {label - 20 * g for label in y if 20 * g <= label < 20 * (g + 1)}
+            assert positives <= set(shard_rows)  # every positive of the global batch kept
+            untouched = np.setdiff1d(np.arange(20), shard_rows)
+            for name in old:
+                np.testing.assert_array_equal(new[name][untouched], old[name][untouched])
+                assert not np.array_equal(new[name][shard_rows], old[name][shard_rows]), name
+
+
+def test_sampling_is_seeded_and_changes_per_step():
+    num_classes, batch = 40, 4
+    x, y = _data(seed=5, num_classes=num_classes, batch=batch)
+    runs = []
+    for _ in range(2):
+        pfc = _partial_fc("cosface", num_classes, _strategy(1), batch, sample_rate=0.2, seed=7)
+        runs.append([_step(pfc, _strategy(1), x, y)[0] for _ in range(2)])
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    assert not np.array_equal(runs[0][0], runs[0][1])  # new negatives each step
+
+
+def _numpy_arcface_loss(x, y, kernel, classes, scale, margin):
+    """Slow reference: ArcFace cross-entropy over the sampled `classes`, explicit loops."""
+    total = 0.0
+    for i in range(len(y)):
+        xi = x[i] / np.linalg.norm(x[i])
+        logits = []
+        for j in classes:
+            wj = kernel[:, j] / np.linalg.norm(kernel[:, j])
+            cos = min(max(float(xi @ wj), -1.0), 1.0)
+            if j == y[i]:
+                theta = np.arccos(cos)
+                if theta + margin <= np.pi:
+                    cos = np.cos(theta + margin)
+                else:  # insightface's fallback past π − m
+                    cos = cos - np.sin(np.pi - margin) * margin
+            logits.append(scale * cos)
+        top = max(logits)
+        log_sum = top + np.log(sum(np.exp(v - top) for v in logits))
+        total += log_sum - logits[list(classes).index(y[i])]
+    return total / len(y)
+
+
+@pytest.mark.slow
+def test_sampled_loss_matches_numpy_reference_on_two_replicas():
+    num_classes, batch = 30, 6
+    strategy = _strategy(2)
+    pfc = _partial_fc("arcface", num_classes, strategy, batch, sample_rate=0.4)
+    kernel = np.random.default_rng(4).normal(size=(D, num_classes)).astype(np.float32)
+    pfc.set_weights(kernel)
+    x, y = _data(seed=6, num_classes=num_classes, batch=batch)
+
+    def replica(x_local, y_local, y_all):
+        var = pfc.shards[pfc.local_index()]
+        with tf.GradientTape() as tape:
+            loss, _ = pfc(x_local, y_local, global_labels=y_all)
+        return loss, tape.gradient(loss, var).indices
+
+    loss, rows = tf.function(lambda a, b, c: strategy.run(replica, args=(a, b, c)))(
+        _shards(strategy, x), _shards(strategy, y), tf.constant(y)
+    )
+    rows = strategy.experimental_local_results(rows)
+    classes = sorted(int(r) + 15 * g for g, shard in enumerate(rows) for r in shard.numpy())
+    assert len(classes) == 2 * pfc.num_sampled and set(y) <= set(classes)
+    expected = _numpy_arcface_loss(x, y, kernel, classes, scale=16.0, margin=0.3)
+    for value in strategy.experimental_local_results(loss):
+        np.testing.assert_allclose(float(value), expected, rtol=1e-5)
