@@ -248,3 +248,26 @@ def test_sampled_loss_matches_numpy_reference_on_two_replicas():
     expected = _numpy_arcface_loss(x, y, kernel, classes, scale=16.0, margin=0.3)
     for value in strategy.experimental_local_results(loss):
         np.testing.assert_allclose(float(value), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("first, second", [(2, 1), (1, 2)])
+def test_checkpoint_layout_is_canonical_and_reshards(tmp_path, first, second):
+    """A checkpoint holds [C·K, D] centres and slots whatever the replica count."""
+    num_classes = 9  # two shards of 5 rows, the last one padded
+    saved = _partial_fc("subcenter", num_classes, _strategy(first), 4, optimizer="adamw")
+    kernel = np.random.default_rng(8).normal(size=(D, num_classes * 3)).astype(np.float32)
+    saved.set_weights(kernel)
+    x, y = _data(seed=9, num_classes=num_classes, batch=4)
+    _step(saved, _strategy(first), x, y)
+    path = tf.train.Checkpoint(head=saved.checkpoint_state).write(str(tmp_path / "ckpt"))
+    shapes = dict(tf.train.list_variables(path))
+    assert shapes["head/.ATTRIBUTES/centres"] == [num_classes * 3, D]
+    assert shapes["head/.ATTRIBUTES/m"] == [num_classes * 3, D]
+
+    restored = _partial_fc("subcenter", num_classes, _strategy(second), 4, optimizer="adamw")
+    tf.train.Checkpoint(head=restored.checkpoint_state).read(path).assert_consumed()
+    want, got = saved.canonical(), restored.canonical()
+    assert set(want) == set(got) == {"centres", "m", "v", "step"}
+    for name in want:
+        np.testing.assert_array_equal(got[name].numpy(), want[name].numpy())
+    assert int(got["step"]) == 1
