@@ -178,7 +178,16 @@ class PartialFC:
 
     def local_index(self):
         """Index into `shards` of the calling replica."""
-        return _replica_id(self.num_shards) - self.first_shard
+        return self._local(_replica_id(self.num_shards))
+
+    def _local(self, replica):
+        i = replica - self.first_shard
+        if not 0 <= i < self.num_local:
+            raise ValueError(
+                f"Replica {replica} is not on this worker (its shards are "
+                f"{self.first_shard}..{self.first_shard + self.num_local - 1})."
+            )
+        return i
 
     # === Forward ===
     def _sample(self, g, labels, step):
@@ -215,7 +224,7 @@ class PartialFC:
         """
         n = self.num_shards
         g = _replica_id(n)
-        i = g - self.first_shard
+        i = self._local(g)
         ctx = tf.distribute.get_replica_context()
         x = tf.cast(embeddings, tf.float32)
         labels = tf.reshape(tf.cast(labels, tf.int32), [-1])

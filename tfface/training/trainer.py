@@ -124,6 +124,13 @@ class Trainer:
                 self.optimizer.build(self.trainable_variables)
         finally:
             keras.mixed_precision.set_dtype_policy(previous_policy)
+        if self.partial_fc is not None:
+            pfc = self.partial_fc
+            self.log(
+                f"Partial FC r={config.partial_fc:g}: {pfc.num_classes} classes in "
+                f"{pfc.num_shards} shard(s) of {pfc.shard_size}; {pfc.num_sampled} rows per "
+                f"shard per step ({pfc.optimizer} on the sampled rows)."
+            )
         # Host-side counters; checkpointed with everything else.
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
