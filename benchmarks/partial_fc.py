@@ -177,7 +177,7 @@ def main(argv=None):
     print(machine.describe())
     print(f"global batch {args.batch}, D={args.dim}, 2 replicas (logical CPUs), {args.steps} steps")
     header = (
-        f"{'head':<11} {'C':>9} {'r':>4} {'rows/shard':>10} {'step s':>8} "
+        f"{'head':<11} {'C':>9} {'r':>4} {'rows/shard':>10} {'step s':>8} {'cpu s':>8} "
         f"{'peak MiB':>9} {'head+opt MiB/replica':>21} {'vs full (wall/cpu)':>19}"
     )
     print(header)
