@@ -95,3 +95,25 @@ def test_checkpoint_resumes_on_another_replica_count(tmp_path, make_data, first,
     np.testing.assert_allclose(resumed.partial_fc.kernel(), straight.partial_fc.kernel(), atol=1e-5)
     for a, b in zip(resumed.model.weights, straight.model.weights, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast")  # fp16 UnitNormalization ε
+def test_mixed_precision_unscales_the_centres_gradient(tmp_path, make_data):
+    """Under mixed precision the shard's gradient carries the loss scale; the update
+    divides it out, so the centres move as in float32 (not 2^10 times further)."""
+    from tfface.training.trainer import STEP_APPLIED
+
+    data = make_data(num_batches=1)
+    moves = []
+    for mixed in (False, True):
+        trainer = _trainer(tmp_path, f"mp{mixed}", 2, data, partial_fc=0.5, mixed_precision=mixed)
+        if mixed:
+            trainer.optimizer.dynamic_scale.assign(2.0**10)
+        before = trainer.partial_fc.kernel()
+        loss, _ = trainer.train_step(*data[0])
+        assert np.isfinite(float(loss)) and int(trainer.last_status) == STEP_APPLIED
+        after = trainer.partial_fc.kernel()
+        assert np.isfinite(after).all()
+        moves.append(after - before)
+    assert np.abs(moves[0]).max() > 0
+    np.testing.assert_allclose(moves[1], moves[0], rtol=0.05, atol=1e-4 * np.abs(moves[0]).max())
