@@ -8,10 +8,10 @@ threshold. The run says which one it used.
 from tfface.cli import arguments
 from tfface.cli import output
 from tfface.cli import photos
-from tfface.cli.calibration import IDENTIFY_THRESHOLD
 from tfface.cli.command import EXIT_OK
 from tfface.cli.command import Command
 from tfface.cli.command import CommandError
+from tfface.cli.commands.calibrate import IDENTIFY_THRESHOLD
 from tfface.cli.image_files import InputError
 from tfface.cli.image_files import expand_images
 
@@ -79,13 +79,18 @@ def open_set_threshold(args, gallery, recognizer):
 def describe_threshold(threshold, origin, gallery_people):
     """The summary line: the threshold and which one it is."""
     if threshold is None:
-        return "open-set threshold: none (model not calibrated; pass --threshold or run `tfface calibrate`)"
+        return (
+            "open-set threshold: none (model not calibrated; pass --threshold or run "
+            "`tfface calibrate`)"
+        )
     text = f"open-set threshold: {threshold:.4f}"
     if origin["source"] == "--threshold":
         return text + " (--threshold)"
     if origin["source"] == "model":
-        return text + " (the model's exported 1:1 threshold; `tfface calibrate` fits one for this gallery)"
-    (kind, target), = origin["target"].items()
+        return text + (
+            " (the model's exported 1:1 threshold; `tfface calibrate` fits one for this gallery)"
+        )
+    ((kind, target),) = origin["target"].items()
     text += f" (the gallery's, calibrated at {kind.upper()} {target:g}"
     people = origin.get("gallery_people")
     if people is not None and people != gallery_people:
