@@ -39,9 +39,7 @@ def embedded(monkeypatch):
 
 
 def _enroll(capsys, demo, gallery, *extra):
-    code = main(
-        ["enroll", "--model", demo["model"], "--gallery", gallery, "--no_progress", *extra]
-    )
+    code = main(["enroll", "--model", demo["model"], "--gallery", gallery, "--no_progress", *extra])
     out, err = capsys.readouterr()
     return code, out, err
 
