@@ -176,3 +176,19 @@ def test_fpir_stores_the_threshold_and_identify_uses_it(demo, strangers, tmp_pat
         capsys, ["identify", *model, "--gallery", gallery, demo["group"], "--threshold", "0.3"]
     )
     assert (out["threshold"], out["threshold_source"]) == (0.3, "--threshold")
+
+
+def test_identify_says_which_threshold_and_when_the_gallery_grew():
+    from tfface.cli.commands.identify import describe_threshold
+
+    calibrated = {"source": "gallery", "target": {"fpir": 0.01}, "gallery_people": 2}
+    assert describe_threshold(0.9, calibrated, 2) == (
+        "open-set threshold: 0.9000 (the gallery's, calibrated at FPIR 0.01)"
+    )
+    assert describe_threshold(0.9, calibrated, 5) == (
+        "open-set threshold: 0.9000 (the gallery's, calibrated at FPIR 0.01 with 2 people; "
+        "it now has 5: rerun `tfface calibrate`)"
+    )
+    assert describe_threshold(0.5, {"source": "--threshold"}, 5).endswith("(--threshold)")
+    assert "model's exported" in describe_threshold(0.5, {"source": "model"}, 5)
+    assert "none (model not calibrated" in describe_threshold(None, {"source": None}, 5)
