@@ -283,6 +283,7 @@ def test_settings_persist_and_merge(backend):
         before = g.search(x, k=1)
     g = backend.open(model_info=MODEL)  # a reopened gallery keeps them
     assert g.settings() == {"identify_threshold": calibrated, "note": "a"}
+    assert g.stats()["settings"] == g.settings()  # `tfface gallery stats` shows them
     # Settings are not rows: counts and searches are unchanged.
     assert len(g) == 2 and g.identities() == [("alice", 2)]
     assert g.search(x, k=1) == before

@@ -289,7 +289,8 @@ class Gallery:
         return any(n == name for n, _ in self.identities())
 
     def stats(self):
-        """A JSON-ready summary: location, backend, counts, model, index, size on disk."""
+        """A JSON-ready summary: location, backend, counts, model, index, size on disk and
+        settings (e.g. the calibrated open-set threshold)."""
         ids = self.identities()
         return {
             "location": self.location,
@@ -301,6 +302,7 @@ class Gallery:
             "index": self.index,
             "dtype": self.dtype,
             "bytes_on_disk": self._store.file_size(),
+            "settings": self.settings(),
         }
 
     def search(self, probes, k=5, by="max", model_info=None):
