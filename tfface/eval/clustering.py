@@ -38,7 +38,9 @@ def _unit(embeddings):
 
 def _check_threshold(threshold):
     if not -1.0 <= float(threshold) <= 1.0:
-        raise ValueError(f"`threshold` must be a cosine in [-1, 1]. Received: threshold={threshold}")
+        raise ValueError(
+            f"`threshold` must be a cosine in [-1, 1]. Received: threshold={threshold}"
+        )
     return float(threshold)
 
 
