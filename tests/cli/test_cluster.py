@@ -148,6 +148,37 @@ def test_enroll_names_people_after_the_gallery(demo, capsys, tmp_path):
         assert g.identities() == [("person_001", 11), ("person_002", 11)]
 
 
+def test_aligned_crops_are_copied_into_their_folders(demo, capsys, tmp_path):
+    from tfface.recognition import Recognizer
+
+    crops = tmp_path / "crops"
+    os.makedirs(crops)
+    for i, face in enumerate(Recognizer(demo["model"]).faces(demo["group"])):
+        Image.fromarray(face.crop).save(crops / f"face{i}.png")
+    out_dir = tmp_path / "people"
+    argv = ["--model", demo["model"], "--aligned", str(crops), "--threshold", "-1"]
+    code, report, _ = _json(capsys, *argv, "--output", str(out_dir))
+    assert code == 0 and report["faces"] == 3 and report["photos"] == 3
+    (person,) = report["people"]
+    assert [(f["face"], f["box"]) for f in person["faces"]] == [(None, None)] * 3
+    for i in range(3):  # already a face crop: `--files crop` copies it whole
+        copied = out_dir / "person_001" / f"face{i}.png"
+        assert copied.read_bytes() == (crops / f"face{i}.png").read_bytes()
+
+
+def test_enroll_into_a_gallery_of_another_model_exits_1_before_any_photo(demo, capsys, tmp_path):
+    from tfface.gallery import Gallery
+
+    gallery = str(tmp_path / "other.gallery")
+    Gallery.open(gallery, model_info={"name": "other", "embedding_size": 16}).close()
+    out_dir = tmp_path / "people"
+    argv = [*_inputs(demo), "--output", str(out_dir), "--enroll", gallery]
+    code, report, err = _json(capsys, *argv)
+    assert code == 1 and report is None
+    assert "built by model" in err
+    assert not out_dir.exists()
+
+
 def test_no_face_anywhere_exits_1_and_writes_nothing(demo, no_face_photo, capsys, tmp_path):
     out_dir = tmp_path / "people"
     code, _, err = _json(capsys, "--model", demo["model"], no_face_photo, "--output", str(out_dir))
