@@ -10,7 +10,7 @@ model's verify threshold (`--threshold` to change it): dlib's Chinese whispers b
     PEOPLE/clusters.json  what was written: each face's photo, face number and box
 
 A face's file (`--files`) is a loose crop around it (default: the face's own file, so a
-group photo is not mistaken for the person; `tfface enroll` reads the folders as they are),
+group photo is not mistaken for the person, and the person folders are an `enroll` tree),
 a symbolic link to its photo or a copy of the photo; a photo with two people is in both
 folders. `--enroll GALLERY` enrols each person folder's faces under its folder name
 (numbered after the gallery's existing person_NNN, so a second run adds new people; rename
