@@ -9,7 +9,7 @@ per config field). The resolved config is written to `<model_dir>/config.json`; 
 README.md (Training) for the flag table. Flag, config and data errors exit 2 before any
 model is built, and before TensorFlow loads except the backbone, pretrained-weights and
 head-layer checks, whose rules are Keras code (`tfface.training.preflight`); a non-finite
-loss exits 3.
+loss exits 3, a run whose embeddings collapse exits 4.
 """
 
 import os
@@ -35,6 +35,7 @@ train_flags.define_flags()
 flags.adopt_module_key_flags(train_flags)  # --help lists them as train.py's own
 F = flags.FLAGS
 EXIT_USAGE = 2
+EXIT_COLLAPSE = 4  # the embeddings collapsed (tfface.training.errors.EmbeddingCollapseError)
 
 
 def _error(message):
@@ -87,6 +88,7 @@ def main(argv):
     # ops before the runtime starts.
     strategy = make_strategy(config.strategy)
     from tfface.training import pipeline
+    from tfface.training.errors import EmbeddingCollapseError
     from tfface.training.errors import NonFiniteLossError
     from tfface.training.errors import TrainingInterrupted
 
@@ -101,6 +103,9 @@ def main(argv):
     except NonFiniteLossError as e:
         print(f"train.py: error: {e}", file=sys.stderr)
         return 3
+    except EmbeddingCollapseError as e:
+        print(f"train.py: error: {e}", file=sys.stderr)
+        return EXIT_COLLAPSE
     except TrainingInterrupted as e:  # SIGINT/SIGTERM during training: saved, resumable
         print(f"train.py: {e}", file=sys.stderr)
         return e.exit_code

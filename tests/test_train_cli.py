@@ -276,10 +276,11 @@ def _loaded(imported, packages):
 
 
 def _bad_case_files(tmp_path):
-    """Files the bad commands below name: a config naming an unknown section, an
-    identity folder with 3 people, an earlier run's config.json with other steps."""
+    """Files the bad commands below name: a config naming an unknown section, identity
+    folders with 3 and 5 people (one image each), an earlier run's config.json with other steps."""
     (tmp_path / "typo.json").write_text('{"optimiser": {"learning_rate": 0.1}}')
     _identity_folder(tmp_path / "faces", 3)
+    _identity_folder(tmp_path / "few", 5)
     resumed = tmp_path / "resumed"
     with flagsaver.flagsaver(loss="arcface", steps=20, model_dir=str(resumed)):
         run_dir.write_run_files(train.config_from_flags())
@@ -304,6 +305,10 @@ def _bad_case_files(tmp_path):
         (["--data=folder:{tmp}/nowhere"], "--data=folder:{tmp}/nowhere: Data spec"),
         (["--data=folder:{tmp}/faces"], "holds 3 identities, fewer than"),
         (["--data=synthetic:3"], "--data=synthetic:3 holds 3 identities"),
+        (
+            ["--data=folder:{tmp}/few", "--identities_per_batch=4"],
+            "holds 5 identities (0 with >= 2 images, 5 images): too few for the default evaluation",
+        ),
         (["--eval_data=bin:{tmp}/lfw.bin"], "--eval_data=bin:{tmp}/lfw.bin: "),
         (["--eval_data=lfw:{tmp}/pairs.txt"], "--eval_data=lfw:{tmp}/pairs.txt: "),
         (["--trainable_blocks=2"], "--trainable_blocks applies to --pretrained runs only"),

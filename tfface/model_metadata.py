@@ -16,7 +16,11 @@ The JSON object:
 
     {"format": "tfface-model", "format_version": 1, "name": str, "image_size": int,
      "template": {"name": str, "points": [[x, y] * 5]}, "threshold": float | null,
-     "embedding_size": int, "fingerprint": str}
+     "embedding_size": int, "fingerprint": str, "threshold_source": str}
+
+`threshold_source` (optional; absent in files written before it existed) says which
+faces the threshold was fitted on, e.g. "--eval_data=split: split of folder:photos: 4
+held-out identities, 24 images; 120 pairs" for a train.py run on the user's own photos.
 
 `template.points` are in crop pixels (pixel centres at integer coordinates) in the point
 order of `tfface.align.FaceDetector` landmarks: left eye, right eye, nose, left and right
@@ -100,9 +104,17 @@ def model_template(model, default="arcface"):
 
 
 def build_metadata(
-    *, name, image_size, embedding_size, fingerprint, threshold=None, template="arcface"
+    *,
+    name,
+    image_size,
+    embedding_size,
+    fingerprint,
+    threshold=None,
+    template="arcface",
+    threshold_source=None,
 ):
-    """The metadata dict (see the module docstring), checked."""
+    """The metadata dict (see the module docstring), checked; `threshold_source` is
+    recorded when given."""
     if isinstance(image_size, bool) or int(image_size) != image_size or image_size < 8:
         raise ValueError(f"`image_size` must be an int >= 8. Received: image_size={image_size!r}")
     if threshold is not None:
@@ -113,7 +125,7 @@ def build_metadata(
         template_name, template = template.get("name", "custom"), template["points"]
     else:
         template_name = template if isinstance(template, str) else "custom"
-    return {
+    metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "name": str(name),
@@ -126,6 +138,9 @@ def build_metadata(
         "embedding_size": int(embedding_size),
         "fingerprint": None if fingerprint is None else str(fingerprint),
     }
+    if threshold_source is not None:
+        metadata["threshold_source"] = str(threshold_source)
+    return metadata
 
 
 def check_metadata(metadata, where):

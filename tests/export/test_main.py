@@ -125,6 +125,10 @@ def test_cli_reexports_a_run_directory(run_dir, capsys):
     path = main(["--model", run_dir, "--name", "faces", "--threshold", "0.5", "--version", "3"])
     assert path == os.path.join(run_dir, "export", "faces", "3")
     assert tf.saved_model.load(path).threshold.numpy() == pytest.approx(0.5)
+    from tfface import model_metadata
+
+    source = model_metadata.read_saved_model_metadata(path)["threshold_source"]
+    assert source == "--threshold given to the export"
 
 
 @pytest.mark.parametrize("far", [None, 0.1])
@@ -146,6 +150,10 @@ def test_cli_calibrates_the_threshold_on_eval_data(
     assert expected.accuracy > 0.8  # the pack separates: the threshold is not degenerate
     if far is not None:
         assert np.mean(scores[~issame] >= threshold + 1e-5) <= far
+    from tfface import model_metadata
+
+    source = model_metadata.read_saved_model_metadata(path)["threshold_source"]
+    assert source.startswith(f"--eval_data=bin:{bin_pack}: threshold {expected.threshold:.4f}")
 
 
 @pytest.mark.parametrize(

@@ -104,3 +104,39 @@ def test_converter_table_entries_take_src_and_dst():
 
     for name, fn in CONVERTERS.items():
         assert list(inspect.signature(fn).parameters)[:2] == ["src", "dst"], name
+
+
+def test_info_shows_the_threshold_and_what_it_was_fitted_on(tmp_path, capsys):
+    """Issue 17 defect 2: a threshold is shown with the pairs it was fitted on."""
+    from tfface import model_metadata
+
+    source = "--eval_data=split: split of folder:faces: 4 held-out identities, 32 images; 200 pairs"
+    run = tmp_path / "run"
+    run.mkdir()
+    with zipfile.ZipFile(run / "embedding_model.keras", "w") as zf:
+        zf.writestr("config.json", "{}")
+    metadata = model_metadata.build_metadata(
+        name="dlib_resnet_v1",
+        image_size=150,
+        embedding_size=128,
+        fingerprint="abc",
+        threshold=0.8818,
+        template="dlib",
+        threshold_source=source,
+    )
+    model_metadata.write_keras_metadata(str(run / "embedding_model.keras"), metadata)
+    version = tmp_path / "export" / "1"
+    model_metadata.write_saved_model_metadata(str(version), metadata)
+    for path in (run, version):
+        assert main(["info", str(path)]) == 0
+        out = capsys.readouterr().out
+        assert "crop: 150x150, template dlib" in out
+        assert f"threshold: 0.8818 (fitted on {source})" in out
+    del metadata["threshold_source"]  # written before the field existed
+    model_metadata.write_saved_model_metadata(str(version), metadata)
+    assert main(["info", str(version)]) == 0
+    assert "threshold: 0.8818 (fitted on not recorded)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main(["info", str(tmp_path / "nothing")])
+    assert e.value.code == 2
+    assert "nothing is neither a .keras file" in capsys.readouterr().err

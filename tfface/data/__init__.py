@@ -17,6 +17,7 @@ _EXPORTS = {
     "BadInputReport": "bad_input",
     "Manifest": "source",
     "Source": "source",
+    "SubsetSource": "subset",
     "SyntheticFaces": "synthetic",
     "SyntheticSource": "synthetic",
     "augment": "augment",

@@ -390,6 +390,7 @@ def _export_savedmodel(model, args, threshold):
         image_size=args.image_size,
         overwrite=args.overwrite,
         warmup_batch_sizes=args.warmup_batch_sizes,
+        threshold_source=getattr(args, "threshold_source", None),
     )
     loaded = tf.saved_model.load(path)
     print(f"Exported {args.model} to {path}")
@@ -430,6 +431,8 @@ def main(argv=None):
     if metadata is not None:
         model.tfface_metadata = metadata
     threshold = args.threshold
+    # What the export's metadata says the threshold was fitted on (SavedModel).
+    args.threshold_source = None if threshold is None else "--threshold given to the export"
     if args.threshold_far is not None or args.threshold_accuracy:
         shape = model.input_shape
         size = args.image_size or (shape[1] if len(shape) == 4 else None)
@@ -438,6 +441,7 @@ def main(argv=None):
         calibration = _calibrate(model, args, size)
         print(f"{args.eval_data}: {calibration.summary()}")
         threshold = calibration.threshold
+        args.threshold_source = f"--eval_data={args.eval_data}: {calibration.summary()}"
     export = _export_savedmodel if args.format == "savedmodel" else _export_portable
     try:
         return export(model, args, threshold)

@@ -254,6 +254,7 @@ def export_saved_model(
     warmup_batch_sizes=(1,),
     seed=0,
     template=None,
+    threshold_source=None,
 ):
     """Exports an embedding model as a TF Serving SavedModel; returns the version dir.
 
@@ -292,6 +293,8 @@ def export_saved_model(
             `tfface.align` template name ("arcface", "dlib") or [5, 2] crop points, recorded
             in the metadata. Default: the model's `tfface_metadata` template (pretrained
             models carry one), else "arcface".
+        threshold_source: which pairs `threshold` was fitted on (text recorded in the
+            metadata as `threshold_source`; train.py passes its `--eval_data` and pairs).
 
     Returns:
         The path of the written version directory.
@@ -320,6 +323,7 @@ def export_saved_model(
         fingerprint=model_metadata.model_fingerprint(model),
         threshold=threshold,
         template=model_metadata.model_template(model) if template is None else template,
+        threshold_source=threshold_source,
     )
     signature_names = [EMBED_SIGNATURE, EMBED_JPEG_SIGNATURE]
     if threshold is not None:

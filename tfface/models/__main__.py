@@ -2,6 +2,7 @@
 
     python -m tfface.models list
     python -m tfface.models convert SRC DST.keras --from dlib
+    python -m tfface.models info MODEL   # crop, template, threshold and what it was fitted on
 
 `convert` reads a published weight file with tfface's own reader (no dlib, PyTorch or ONNX
 runtime needed) and writes a `.keras` embedding model (float32 RGB pixels 0–255 → unit
@@ -11,6 +12,7 @@ they use a trained model. Bad arguments exit with status 2 before TensorFlow is 
 """
 
 import argparse
+import json
 import os
 import sys
 
@@ -107,6 +109,49 @@ def _list(out=None):
     print(f"\nConverters (convert --from): {', '.join(sorted(CONVERTERS))}", file=out)
 
 
+RUN_MODEL_FILE = "embedding_model.keras"  # what train.py saves in its run directory
+
+
+def _metadata_of(path):
+    """(file read, metadata) of a `.keras` file, a run directory, a SavedModel version
+    directory or a portable export directory; raises ValueError when none is there."""
+    from tfface import model_metadata
+
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, RUN_MODEL_FILE)):
+        path = os.path.join(path, RUN_MODEL_FILE)
+    if os.path.isfile(path):
+        metadata = model_metadata.read_keras_metadata(path)
+        if metadata is None:
+            raise ValueError(f"{path} holds no {model_metadata.METADATA_FILE}.")
+        return path, metadata
+    for candidate in (model_metadata.SAVED_MODEL_METADATA_PATH, model_metadata.METADATA_FILE):
+        full = os.path.join(path, candidate)
+        if os.path.isfile(full):
+            with open(full) as f:
+                return full, model_metadata.check_metadata(json.load(f), full)
+    raise ValueError(
+        f"{path} is neither a .keras file, a train.py run directory nor an export directory "
+        f"holding {model_metadata.METADATA_FILE}."
+    )
+
+
+def _info(path, out=None):
+    out = out or sys.stdout
+    where, meta = _metadata_of(path)
+    size = meta["image_size"]
+    if meta.get("threshold") is None:
+        threshold = "none (not calibrated: calibrate one on your own pairs)"
+    else:
+        source = meta.get("threshold_source") or "not recorded"
+        threshold = f"{meta['threshold']:.4f} (fitted on {source})"
+    print(f"{where}", file=out)
+    print(f"  name: {meta.get('name')}", file=out)
+    print(f"  crop: {size}x{size}, template {meta['template']['name']}", file=out)
+    print(f"  embedding size: {meta.get('embedding_size')}", file=out)
+    print(f"  threshold: {threshold}", file=out)
+    print(f"  fingerprint: {meta.get('fingerprint')}", file=out)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m tfface.models", description=__doc__.split("\n")[0]
@@ -120,10 +165,20 @@ def main(argv=None):
         "--from", dest="fmt", required=True, help=f"source format: {', '.join(sorted(CONVERTERS))}"
     )
     convert.add_argument("--overwrite", action="store_true", help="replace an existing DST")
+    info = sub.add_parser(
+        "info", help="a model's crop, template, threshold and the data it was fitted on"
+    )
+    info.add_argument("model", help=".keras file, train.py run directory or export directory")
     args = parser.parse_args(argv)
 
     if args.command == "list":
         _list()
+        return 0
+    if args.command == "info":
+        try:
+            _info(args.model)
+        except ValueError as e:
+            parser.error(str(e))
         return 0
     if args.fmt not in CONVERTERS:
         parser.error(f"--from must be one of {sorted(CONVERTERS)}. Received: --from={args.fmt}")

@@ -12,7 +12,8 @@ Modules, TF-free first (train.py checks its flags, config and data with them bef
 TensorFlow loads): `choices` (the names of strategies, optimizers, schedules, mining
 scopes, distances), `heads` (the head table), `schema` (`TrainConfig`), `flags` (train.py's
 absl flags), `preflight` (the checks before any work), `run_dir` (config.json,
-revision.txt, resume rules), `errors`. With TensorFlow: `strategy`, `schedules`,
+revision.txt, resume rules), `errors`, `eval_split` (the identity-disjoint evaluation split
+of `--eval_data=split`). With TensorFlow: `strategy`, `schedules`,
 `objective`, `partial_fc`, `signals`, `checkpoints`, `trainer` (the loop), `pipeline`
 (`train_and_evaluate`).
 """
@@ -22,6 +23,7 @@ from tfface._lazy import lazy_getattr
 # Names load on first access, so that importing `tfface.training.schema` (train.py's
 # flag checks) does not import TensorFlow.
 _EXPORTS = {
+    "EmbeddingCollapseError": "errors",
     "LOSSES": "heads",
     "NonFiniteLossError": "errors",
     "Objective": "objective",

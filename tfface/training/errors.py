@@ -1,7 +1,7 @@
-"""Why a training run stops early: a non-finite step, or a signal.
+"""Why a training run stops early: a non-finite step, collapsed embeddings, or a signal.
 
-train.py maps them to exit statuses: `NonFiniteLossError` → 3, `TrainingInterrupted` →
-128 + the signal number (130 for SIGINT, 143 for SIGTERM).
+train.py maps them to exit statuses: `NonFiniteLossError` → 3, `EmbeddingCollapseError`
+→ 4, `TrainingInterrupted` → 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
 """
 
 import signal
@@ -14,6 +14,22 @@ class NonFiniteLossError(RuntimeError):
     Attributes:
         step: the 1-based step that was not finite.
         last_checkpoint: the latest saved checkpoint (every save is checked finite), or None.
+    """
+
+    def __init__(self, message, step=None, last_checkpoint=None):
+        super().__init__(message)
+        self.step = step
+        self.last_checkpoint = last_checkpoint
+
+
+class EmbeddingCollapseError(RuntimeError):
+    """Raised by `Trainer.fit` when every face of the training batches embeds to nearly
+    the same point for several steps in a row (a collapse: the loss sits at the margin and
+    the model no longer tells faces apart). The collapsed state is not saved.
+
+    Attributes:
+        step: the 1-based step at which the run stopped.
+        last_checkpoint: the latest saved checkpoint, or None.
     """
 
     def __init__(self, message, step=None, last_checkpoint=None):

@@ -18,6 +18,8 @@ In two stages, each raising ValueError naming the flag and value (train.py: exit
 import os
 
 from tfface.training import heads
+from tfface.training.eval_split import check_split_size
+from tfface.training.schema import SPLIT_EVAL_DATA
 
 
 def check_inputs(config):
@@ -41,7 +43,11 @@ def check_before_tensorflow(config):
     except ValueError as e:
         raise ValueError(f"--data={config.data}: {e}") from None
     check_identities(config, _count_identities(kind, arg))
-    if config.evaluate:
+    if config.evaluate and config.eval_data == SPLIT_EVAL_DATA:
+        counts = _count_folder_images(arg) if kind == "folder" else None
+        if counts is not None:
+            check_split_size(counts, config.identities_per_batch, config.data)
+    elif config.evaluate:
         from tfface.eval.pairs import check_pair_spec
 
         try:
@@ -100,6 +106,20 @@ def _count_identities(kind, arg):
     if kind == "folder":
         return sum(1 for e in os.scandir(arg) if e.is_dir() and any(os.scandir(e.path)))
     return None
+
+
+def _count_folder_images(root):
+    """Image files per non-empty identity folder of `root` (by extension; the header
+    checks come with the data)."""
+    from tfface.data.bad_input import IMAGE_EXTENSIONS
+
+    counts = []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.is_dir():
+            n = sum(1 for f in os.scandir(entry.path) if f.name.lower().endswith(IMAGE_EXTENSIONS))
+            if n:
+                counts.append(n)
+    return counts
 
 
 def check_identities(config, num_identities):

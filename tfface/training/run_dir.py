@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 
+from tfface.training.schema import SPLIT_EVAL_DATA
 from tfface.training.schema import TrainConfig
 from tfface.training.schema import fields_by_name
 
@@ -79,7 +80,12 @@ def check_resume(config, allow=()):
     with open(path) as f:
         old = TrainConfig.from_dict(json.load(f), source=path)
     changes = changed_fields(old, config)
-    refused = [c for c in changes if not fields[c[0]].metadata["resume_free"] and c[0] not in allow]
+    refused = [
+        c
+        for c in changes
+        if (not fields[c[0]].metadata["resume_free"] or _changes_training_images(*c))
+        and c[0] not in allow
+    ]
     if refused:
         listed = "; ".join(f"{name}: {a!r} → {b!r}" for name, a, b in refused)
         raise ValueError(
@@ -88,6 +94,11 @@ def check_resume(config, allow=()):
             f"--allow_config_change={','.join(c[0] for c in refused)}."
         )
     return changes
+
+
+def _changes_training_images(name, old, new):
+    """A change to or from `eval_data=split` moves identities in or out of training."""
+    return name == "eval_data" and SPLIT_EVAL_DATA in (old, new)
 
 
 def write_run_files(config):

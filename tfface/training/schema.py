@@ -25,6 +25,13 @@ from tfface.training.choices import STRATEGIES
 
 SECTIONS = ("data", "model", "objective", "optimizer", "run", "evaluation", "export")
 DEFAULT_STEPS = 300
+DEFAULT_LEARNING_RATE = 1e-3
+# Fine-tuning defaults (`--pretrained` runs that leave these unset), chosen by the sweep in
+# BUILD_NOTES.md ("Fine-tuning defaults"): at 1e-3 the dlib model collapses in one step.
+FINETUNE_LEARNING_RATE = 1e-5
+FINETUNE_WARMUP_FRACTION = 0.1  # of the steps, linear warm-up
+# `eval_data` of a run on the user's own data: an identity-disjoint split of it.
+SPLIT_EVAL_DATA = "split"
 # The losses that mine their pairs in the batch (the only ones `mining` applies to).
 _MINING_LOSSES = tuple(spec for spec in heads.HEADS.values() if spec.mines)
 
@@ -82,6 +89,12 @@ class TrainConfig:
         "With --pretrained: train only the last N residual blocks and the final layer "
         "(default: every layer).",
     )
+    freeze_batchnorm: bool = _field(
+        None,
+        "model",
+        "Run the backbone's BatchNormalization layers in inference mode with frozen "
+        "statistics (default: True with --pretrained, else False).",
+    )
     mixed_precision: bool = _field(
         False, "model", "mixed_float16 with loss scaling (logits float32)."
     )
@@ -122,9 +135,19 @@ class TrainConfig:
     )
     # === optimizer ===
     optimizer: str = _field("adam", "optimizer", "Optimizer.", OPTIMIZERS)
-    learning_rate: float = _field(1e-3, "optimizer", "Peak learning rate.")
+    learning_rate: float = _field(
+        None,
+        "optimizer",
+        f"Peak learning rate (default {DEFAULT_LEARNING_RATE:g}; {FINETUNE_LEARNING_RATE:g} "
+        "with --pretrained).",
+    )
     lr_schedule: str = _field("cosine", "optimizer", "Decay after warm-up.", SCHEDULES)
-    warmup_steps: int = _field(0, "optimizer", "Linear warm-up steps.")
+    warmup_steps: int = _field(
+        None,
+        "optimizer",
+        "Linear warm-up steps (default 0; with --pretrained "
+        f"{FINETUNE_WARMUP_FRACTION:.0%} of the steps).",
+    )
     weight_decay: float = _field(0.0, "optimizer", "Decoupled weight decay.")
     momentum: float = _field(0.9, "optimizer", "SGD momentum.")
     # === run ===
@@ -154,10 +177,12 @@ class TrainConfig:
         True, "evaluation", "Run the held-out verification (needed for export).", resume_free=True
     )
     eval_data: str = _field(
-        "synthetic",
+        None,
         "evaluation",
-        "Held-out pairs: synthetic (held-out synthetic identities), bin:PATH, "
-        "lfw:PAIRS_TXT,IMAGES_DIR[,EXT] (EXT: image extension, default jpg).",
+        "Held-out pairs: synthetic (held-out synthetic identities), split (an "
+        "identity-disjoint split of --data, held out from training), bin:PATH, "
+        "lfw:PAIRS_TXT,IMAGES_DIR[,EXT] (EXT: image extension, default jpg). Default: "
+        "synthetic for synthetic --data, else split.",
         resume_free=True,
     )
     eval_every: int = _field(
@@ -181,6 +206,20 @@ class TrainConfig:
             self.mining = spec.default_mining
         if self.steps is None:
             self.steps = 0 if self.epochs else DEFAULT_STEPS
+        if self.learning_rate is None:
+            self.learning_rate = (
+                FINETUNE_LEARNING_RATE if self.pretrained else DEFAULT_LEARNING_RATE
+            )
+        if self.warmup_steps is None:
+            # Fine-tuning: the first updates meet a head/loss the features were not made
+            # for; a warm-up keeps them small. Decided on the steps given (epochs: none).
+            warm = int(FINETUNE_WARMUP_FRACTION * self.steps) if self.pretrained else 0
+            self.warmup_steps = warm if _is_int(self.steps) and warm < self.steps else 0
+        if self.freeze_batchnorm is None:
+            self.freeze_batchnorm = bool(self.pretrained)
+        if self.eval_data is None:
+            synthetic = isinstance(self.data, str) and self.data.split(":")[0] == "synthetic"
+            self.eval_data = "synthetic" if synthetic else SPLIT_EVAL_DATA
         if self.model_dir is None:
             name = spec.run_name(self.mining) if spec else self.loss
             self.model_dir = os.path.join("runs", name)

@@ -21,11 +21,13 @@ import tensorflow as tf
 from tfface.training import run_dir
 from tfface.training import signals
 from tfface.training.checkpoints import Checkpoints
+from tfface.training.errors import EmbeddingCollapseError
 from tfface.training.errors import NonFiniteLossError
 from tfface.training.errors import TrainingInterrupted
 from tfface.training.objective import Objective
 from tfface.training.schedules import WarmupSchedule
 from tfface.training.schedules import make_optimizer
+from tfface.training.schema import FINETUNE_LEARNING_RATE
 from tfface.training.strategy import is_chief
 from tfface.training.strategy import make_strategy
 
@@ -38,6 +40,12 @@ STEP_NONFINITE_STATE = 3  # a variable (weight, BatchNorm statistic, slot) is no
 # halves the loss scale (2^15 at the start). This many skips in a row take the scale from
 # 2^15 to 2^-5: the gradients themselves are not finite, so the run stops.
 MAX_CONSECUTIVE_SKIPPED_STEPS = 20
+# The collapse guard: a batch whose faces (P identities) all embed to nearly one point has a
+# mean pairwise cosine near 1. Measured on synthetic batches (BENCHMARKS.md, "Collapse guard
+# measure"): small_cnn from scratch at most 0.016, pretrained dlib at most 0.934 (its first
+# batch), the collapsed dlib run 1.0000. The run stops after this many such steps in a row.
+COLLAPSE_COSINE = 0.999
+COLLAPSE_STEPS = 5
 
 
 class Trainer:
@@ -139,6 +147,7 @@ class Trainer:
         self._train_step_fn = None
         self._finite_fn = None
         self.last_status = None
+        self.last_cosine = None
 
     # === Building ===
     def _build_model(self, model):
@@ -171,6 +180,9 @@ class Trainer:
         self.model = keras.Model(
             self.train_model.input, self.train_model.outputs[0], name=f"{cfg.backbone}_embedding"
         )
+        if cfg.freeze_batchnorm:
+            frozen = freeze_batchnorm(self.train_model)
+            self.log(f"BatchNorm: {frozen} layer(s) of {cfg.backbone} frozen (inference mode).")
         return self.model
 
     def _build_partial_fc(self):
@@ -278,7 +290,14 @@ class Trainer:
         # forward pass (BUILD_NOTES.md, NaN guard) while the backward pass still spreads it.
         finite = tf.math.is_finite(tf.linalg.global_norm(grads + list(head[:1])))
         stats = {k: tf.cast(v, tf.float32) for k, v in stats.items()}
-        return loss, stats, grads, tf.cast(tf.logical_not(finite), tf.float32), head
+        return (
+            loss,
+            stats,
+            grads,
+            tf.cast(tf.logical_not(finite), tf.float32),
+            head,
+            mean_pairwise_cosine(embeddings),
+        )
 
     def _apply(self, grads, head=()):
         self.optimizer.apply_gradients(zip(grads, self._update_variables, strict=True))
@@ -320,11 +339,12 @@ class Trainer:
         forward_state = self._forward_state_variables()
         before = [tf.identity(v) for v in forward_state]
         with tf.control_dependencies(before):
-            loss, stats, grads, bad, head = strategy.run(
+            loss, stats, grads, bad, head, cosine = strategy.run(
                 self._gradients, args=(images, labels, global_labels)
             )
         mean = tf.distribute.ReduceOp.MEAN
         loss = strategy.reduce(mean, loss, axis=None)  # NaN on any replica stays NaN
+        cosine = strategy.reduce(mean, cosine, axis=None)
         stats = {k: strategy.reduce(mean, v, axis=None) for k, v in stats.items()}
 
         # One collective for both: a bad gradient on any replica, a signal on any worker.
@@ -364,7 +384,7 @@ class Trainer:
             STEP_NONFINITE_LOSS,
         )
         status = tf.where(state_finite, status, STEP_NONFINITE_STATE)
-        return loss, stats, status, signal_seen
+        return loss, stats, status, signal_seen, cosine
 
     def _run_step(self, images, labels, signum=0):
         if self._train_step_fn is None:
@@ -378,9 +398,10 @@ class Trainer:
 
         A step whose loss or global gradient norm is not finite is not applied (under
         mixed precision the loss scale is halved instead, as LossScaleOptimizer does);
-        `last_status` tells which `STEP_*` case happened.
+        `last_status` tells which `STEP_*` case happened, `last_cosine` the batch's mean
+        pairwise embedding cosine (the collapse guard's measure).
         """
-        loss, stats, self.last_status, _ = self._run_step(images, labels)
+        loss, stats, self.last_status, _, self.last_cosine = self._run_step(images, labels)
         return loss, stats
 
     # === Checkpoints ===
@@ -457,6 +478,21 @@ class Trainer:
             last_checkpoint=last,
         )
 
+    def _collapsed(self, step, cosine, steps):
+        last = self.latest_checkpoint
+        where = f"the last good checkpoint is {last}" if last else "no checkpoint was saved"
+        lr = self.config.learning_rate
+        raise EmbeddingCollapseError(
+            f"Embeddings collapsed: the mean pairwise cosine of the training batch was >= "
+            f"{COLLAPSE_COSINE} for {steps} steps in a row (steps {step - steps + 1}-{step}, "
+            f"last {cosine:.4f}): every face embeds to nearly the same point, so the model "
+            f"no longer tells faces apart. Stopped at step {step} without saving; {where}. "
+            f"Lower --learning_rate (it is {lr:g}; --pretrained runs default to "
+            f"{FINETUNE_LEARNING_RATE:g}) or add --warmup_steps.",
+            step=step,
+            last_checkpoint=last,
+        )
+
     def fit(self, hooks=()):
         """Trains to `total_steps` (resuming from `model_dir`); returns a summary dict.
 
@@ -467,6 +503,9 @@ class Trainer:
         On SIGINT/SIGTERM the step in flight finishes, a checkpoint of it is saved and
         `TrainingInterrupted` is raised (when `fit` runs in the main thread). With several
         workers, a signal to any of them stops all after the same step (the next one).
+        A run whose batch embeddings stay collapsed (mean pairwise cosine >=
+        `COLLAPSE_COSINE`) for `COLLAPSE_STEPS` applied steps in a row stops with
+        `EmbeddingCollapseError`, without saving.
 
         Args:
             hooks: (every, fn) pairs; on the chief, `fn(step, summary_writer)` runs after
@@ -487,11 +526,12 @@ class Trainer:
         loss_value = float("nan")
         stats_values = {}
         skipped_in_row = 0
+        collapsed_in_row = 0
         # Multi-worker: the step all-reduces each worker's pending signal (signals.py).
         with signals.SignalCatcher(signals.can_catch()) as caught:
             for step in range(start, self.total_steps):
                 images, labels = next(self._data_iterator)
-                loss, stats, status, signal_seen = self._run_step(
+                loss, stats, status, signal_seen, cosine = self._run_step(
                     images, labels, caught.signum or 0
                 )
                 done = step + 1
@@ -506,6 +546,11 @@ class Trainer:
                     self._stop(done, loss, status)
                 else:
                     skipped_in_row = 0
+                if status == STEP_APPLIED:
+                    cosine = float(cosine)
+                    collapsed_in_row = collapsed_in_row + 1 if cosine >= COLLAPSE_COSINE else 0
+                    if collapsed_in_row >= COLLAPSE_STEPS:
+                        self._collapsed(done, cosine, collapsed_in_row)
                 self.step.assign(done)
                 self.epoch.assign(done // self.steps_per_epoch if self.num_examples else 0)
                 if done % cfg.log_every == 0 or done == self.total_steps:
@@ -554,6 +599,27 @@ class Trainer:
             "train_seconds": time.time() - t0,
             "resumed_from": resumed,
         }
+
+
+def mean_pairwise_cosine(embeddings):
+    """Mean cosine over the distinct pairs of a batch of embeddings [N, D] (float32 scalar):
+    near 1 when every row points the same way (a collapse)."""
+    e = tf.math.l2_normalize(tf.cast(embeddings, tf.float32), axis=-1)
+    n = tf.cast(tf.shape(e)[0], tf.float32)
+    total = tf.reduce_sum(tf.square(tf.reduce_sum(e, axis=0)))  # Σ_ij e_i·e_j
+    return (total - n) / tf.maximum(n * (n - 1.0), 1.0)
+
+
+def freeze_batchnorm(model):
+    """Sets every BatchNormalization layer inside `model` to `trainable=False`, which in
+    Keras 3 also runs it in inference mode (its moving statistics are used and kept).
+    Returns how many layers it froze."""
+    count = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+            count += 1
+    return count
 
 
 def write_scalar(name, value, step=None):
