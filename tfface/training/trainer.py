@@ -69,6 +69,13 @@ class Trainer:
                 "every replica gets whole identities. Received: identities_per_batch="
                 f"{config.identities_per_batch}, replicas={self.num_replicas}"
             )
+        shard = config.global_batch_size // self.num_replicas
+        if shard % config.accumulate_steps:
+            raise ValueError(
+                "Each replica's share of the global batch must be divisible by "
+                f"`accumulate_steps`. Received: global batch={config.global_batch_size}, "
+                f"replicas={self.num_replicas}, accumulate_steps={config.accumulate_steps}"
+            )
         self.chief = is_chief(self.strategy)
         if source is None and dataset is None:
             from tfface import data
@@ -129,6 +136,7 @@ class Trainer:
         self._data_iterator = None
         self._checkpoints = None
         self._train_step_fn = None
+        self._compute_fn = None
         self._finite_fn = None
         self.last_status = None
 
@@ -212,8 +220,9 @@ class Trainer:
         return dist(piece(images)), dist(piece(labels))
 
     # === The step ===
-    def _gradients(self, images, labels, global_labels):
-        """Replica function: loss, stats, this replica's gradients and whether they are finite."""
+    def _micro_batch_gradients(self, images, labels, global_labels, weight):
+        """Loss, stats and gradients of one (micro-)batch; the loss is scaled by `weight`
+        before differentiating (and by the loss scale under mixed precision)."""
         with tf.GradientTape() as tape:
             outputs = self.train_model(images, training=True)
             if isinstance(outputs, (list, tuple)):
@@ -223,20 +232,86 @@ class Trainer:
             loss, stats = self.objective(
                 embeddings, labels, training=True, features=features, global_labels=global_labels
             )
-            # Σ-all-reduce of gradients over N replicas: 1/N makes it the global-batch mean.
-            scaled = loss / self.num_replicas
+            scaled = loss * weight
             if self.config.mixed_precision:
                 scaled = self.optimizer.scale_loss(scaled)
-        variables = self.trainable_variables
-        grads = tape.gradient(scaled, variables)
+        grads = tape.gradient(scaled, self.trainable_variables)
+        stats = {k: tf.cast(v, tf.float32) for k, v in stats.items()}
+        return loss, stats, grads
+
+    def _compute(self, images, labels, global_labels):
+        """This replica's loss, stats and gradients (the part `--jit` XLA-compiles).
+
+        The loss of each replica is divided by the number of replicas: the optimizer
+        SUM-all-reduces gradients, so the update follows the global-batch mean. With
+        `accumulate_steps` = n the shard runs as n sequential micro-batches whose gradients
+        (each of loss/n) are summed: the same gradient as the whole shard's, for losses that
+        are means over samples (mining losses are refused by the config for this reason).
+        """
+        n = self.config.accumulate_steps
+        weight = 1.0 / (self.num_replicas * n)
+        if n == 1:
+            loss, stats, grads = self._micro_batch_gradients(images, labels, global_labels, weight)
+        else:
+            size = images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]
+            micro = size // n
+            loss, stats, grads = 0.0, {}, None
+            for m in range(n):
+                # The next micro-batch starts after this one's backward pass, so only one
+                # micro-batch's activations are alive at a time.
+                with tf.control_dependencies([g for g in grads or [] if g is not None]):
+                    x = tf.identity(images[m * micro : (m + 1) * micro])
+                    y = tf.identity(labels[m * micro : (m + 1) * micro])
+                part_loss, part_stats, part_grads = self._micro_batch_gradients(x, y, None, weight)
+                loss += part_loss / n
+                stats = {k: stats.get(k, 0.0) + v / n for k, v in part_stats.items()}
+                grads = (
+                    part_grads
+                    if grads is None
+                    else [
+                        None if g is None else g + p for g, p in zip(grads, part_grads, strict=True)
+                    ]
+                )
         # Decided while tracing: variables without a gradient are left out of the update.
+        variables = self.trainable_variables
         self._update_variables = [v for g, v in zip(grads, variables, strict=True) if g is not None]
-        grads = [g for g in grads if g is not None]
+        return tf.cast(loss, tf.float32), stats, [g for g in grads if g is not None]
+
+    def _clip(self, grads):
+        """`grads` (this replica's) scaled so that their sum over replicas, unscaled, has a
+        global norm of at most `clip_norm`; returns (grads, that norm before clipping).
+
+        The norm is the all-reduced gradient's (what the optimizer applies), not each
+        replica's. Under mixed precision the gradients carry the loss scale S, so the norm
+        is divided by S: clipping the scaled sum at clip_norm·S is clipping after unscaling.
+        """
+        total = grads
+        if self.num_replicas > 1:
+            total = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, grads
+            )
+        norm = tf.linalg.global_norm(total)
+        if self.config.mixed_precision:
+            norm = norm / tf.cast(self.optimizer.dynamic_scale, norm.dtype)
+        clip = tf.constant(self.config.clip_norm, norm.dtype)
+        factor = clip / tf.maximum(norm, clip)  # 1 when the norm is at most clip_norm
+        return [g * tf.cast(factor, g.dtype) for g in grads], norm
+
+    def _gradients(self, images, labels, global_labels):
+        """Replica function: loss, stats, this replica's gradients and whether they are finite."""
+        loss, stats, grads = self._compute_fn(images, labels, global_labels)
         # The global norm, not the loss: a fused oneDNN Conv2D+ReLU maps NaN to 0 in the
         # forward pass (BUILD_NOTES.md, NaN guard) while the backward pass still spreads it.
         finite = tf.math.is_finite(tf.linalg.global_norm(grads))
-        stats = {k: tf.cast(v, tf.float32) for k, v in stats.items()}
-        return loss, stats, grads, tf.cast(tf.logical_not(finite), tf.float32)
+        bad = tf.cast(tf.logical_not(finite), tf.float32)
+        if self.config.clip_norm is not None:
+            grads, norm = self._clip(grads)
+            stats = {**stats, "grad_norm": norm}
+            # The collectives that follow (loss, stats, flags) start after the gradients'
+            # all-reduce on every replica, so the replicas pair them up in the same order.
+            with tf.control_dependencies([norm]):
+                loss, bad = tf.identity(loss), tf.identity(bad)
+        return loss, stats, grads, bad
 
     def _apply(self, grads):
         self.optimizer.apply_gradients(zip(grads, self._update_variables, strict=True))
@@ -321,6 +396,11 @@ class Trainer:
 
     def _run_step(self, images, labels, signum=0):
         if self._train_step_fn is None:
+            self._compute_fn = self._compute
+            if self.config.jit:
+                # Each replica's forward and backward pass; the collectives, the finite
+                # checks and the optimizer update stay outside XLA.
+                self._compute_fn = tf.function(self._compute, jit_compile=True)
             self._train_step_fn = tf.function(self._step)
         global_labels = tf.convert_to_tensor(labels)
         signum = tf.constant(int(signum), tf.int32)
