@@ -51,6 +51,10 @@ def parsed_flags():
         ({"identities_per_batch": 0}, "`identities_per_batch` must be a positive int"),
         ({"loss": "triplet", "identities_per_batch": 1}, "at least two identities per batch"),
         ({"export": True, "evaluate": False}, "`export` needs `evaluate`"),
+        ({"accumulate_steps": 0}, "`accumulate_steps` must be a positive int"),
+        ({"loss": "arcface", "accumulate_steps": 3}, "must be divisible by `accumulate_steps`"),
+        ({"loss": "triplet", "accumulate_steps": 2}, "mining would see only one micro-batch"),
+        ({"clip_norm": -1.0}, "`clip_norm` must be a finite number > 0"),
     ],
 )
 def test_flag_errors_name_the_flag(overrides, message):
@@ -307,6 +311,9 @@ def _bad_case_files(tmp_path):
         (["--eval_data=bin:{tmp}/lfw.bin"], "--eval_data=bin:{tmp}/lfw.bin: "),
         (["--eval_data=lfw:{tmp}/pairs.txt"], "--eval_data=lfw:{tmp}/pairs.txt: "),
         (["--trainable_blocks=2"], "--trainable_blocks applies to --pretrained runs only"),
+        (["--accumulate_steps=0"], "`accumulate_steps` must be a positive int"),
+        (["--loss=triplet", "--accumulate_steps=4"], "mining would see only one micro-batch"),
+        (["--clip_norm=0"], "`clip_norm` must be a finite number > 0"),
         (["--loss=arcface", "--steps=40", "--model_dir={tmp}/resumed"], "steps: 20 → 40"),
         (["--allow_config_change=stepz", "--model_dir={tmp}/resumed"], "unknown fields"),
         (["arcface"], "unexpected arguments ['arcface']"),

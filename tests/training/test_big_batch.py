@@ -159,7 +159,7 @@ def _update_norm(tmp_path, data, strategy=None, **kwargs):
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast")  # fp16 UnitNormalization ε
-@pytest.mark.parametrize("replicas", [1, 2])
+@pytest.mark.parametrize("replicas", [1, pytest.param(2, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("mixed_precision", [False, True])
 def test_clip_norm_limits_the_applied_update(tmp_path, make_data, replicas, mixed_precision):
     data = make_data(num_batches=1, image_size=16)
@@ -190,7 +190,7 @@ def test_clip_norm_applies_to_the_accumulated_gradient(tmp_path, make_data):
     [
         {},
         {"accumulate_steps": 2, "clip_norm": 0.5},
-        {"loss": "triplet", "head_kwargs": {}},
+        pytest.param({"loss": "triplet", "head_kwargs": {}}, marks=pytest.mark.slow),
     ],
     ids=["arcface", "arcface-accumulate-clip", "triplet"],
 )
@@ -203,6 +203,7 @@ def test_jit_step_equals_the_plain_step(tmp_path, make_data, kwargs):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_jit_step_under_mirrored_strategy(tmp_path, make_data):
     data = make_data()
     plain = _train(_trainer(tmp_path / "plain", data, _mirrored()), data)
