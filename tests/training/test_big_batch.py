@@ -204,13 +204,25 @@ def test_jit_step_equals_the_plain_step(tmp_path, make_data, kwargs):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("loss", ["arcface", "triplet"])
-def test_jit_step_under_mirrored_strategy(tmp_path, make_data, loss):
-    """Two replicas; for triplet the global-mining all-gather is inside the XLA function."""
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"head_kwargs": {"scale": 8.0}},
+        {"loss": "triplet", "head_kwargs": {}, "mining_scope": "replica"},
+    ],
+    ids=["arcface", "triplet-replica-mining"],
+)
+def test_jit_step_under_mirrored_strategy(tmp_path, make_data, kwargs):
     data = make_data()
-    kwargs = {"loss": loss, "head_kwargs": {"scale": 8.0} if loss == "arcface" else {}}
     plain = _train(_trainer(tmp_path / "plain", data, _mirrored(), **kwargs), data)
     jit = _train(_trainer(tmp_path / "jit", data, _mirrored(), jit=True, **kwargs), data)
     np.testing.assert_allclose(jit[0], plain[0], rtol=1e-4, atol=1e-5)
     for a, b in zip(jit[1], plain[1], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_jit_refuses_global_mining_on_several_replicas(tmp_path, make_data):
+    """Global mining all-gathers inside the compiled function: tf.distribute refuses that
+    sync point in a nested tf.function (`merge_call` error), so the Trainer says why first."""
+    with pytest.raises(ValueError, match="cannot compile loss='triplet' with mining_scope"):
+        _trainer(tmp_path, make_data(), _mirrored(), loss="triplet", head_kwargs={}, jit=True)

@@ -23,6 +23,7 @@ from tfface.training import signals
 from tfface.training.checkpoints import Checkpoints
 from tfface.training.errors import NonFiniteLossError
 from tfface.training.errors import TrainingInterrupted
+from tfface.training.heads import get_head
 from tfface.training.objective import Objective
 from tfface.training.schedules import WarmupSchedule
 from tfface.training.schedules import make_optimizer
@@ -38,6 +39,34 @@ STEP_NONFINITE_STATE = 3  # a variable (weight, BatchNorm statistic, slot) is no
 # halves the loss scale (2^15 at the start). This many skips in a row take the scale from
 # 2^15 to 2^-5: the gradients themselves are not finite, so the run stops.
 MAX_CONSECUTIVE_SKIPPED_STEPS = 20
+
+
+def check_replicas(config, num_replicas):
+    """Raises ValueError when `config` cannot run on `num_replicas` replicas (train.py
+    runs it once the strategy is known, before loading data or building the model)."""
+    if config.identities_per_batch % num_replicas:
+        raise ValueError(
+            "`identities_per_batch` must be divisible by the number of replicas so that "
+            "every replica gets whole identities. Received: identities_per_batch="
+            f"{config.identities_per_batch}, replicas={num_replicas}"
+        )
+    if (config.global_batch_size // num_replicas) % config.accumulate_steps:
+        raise ValueError(
+            "Each replica's share of the global batch must be divisible by "
+            f"`accumulate_steps`. Received: global batch={config.global_batch_size}, "
+            f"replicas={num_replicas}, accumulate_steps={config.accumulate_steps}"
+        )
+    spec = get_head(config.loss)
+    if config.jit and spec.mines and config.mining_scope == "global" and num_replicas > 1:
+        # Measured: the all-gather of global mining inside the XLA-compiled function is a
+        # cross-replica sync point, which tf.distribute refuses in a nested tf.function.
+        raise ValueError(
+            f"`jit` cannot compile loss={config.loss!r} with mining_scope='global' on "
+            f"{num_replicas} replicas: its all-gather of the global batch cannot run inside "
+            "the compiled per-replica function. Use mining_scope='replica' or drop `jit`. "
+            f"Received: jit=True, loss={config.loss!r}, mining_scope='global', "
+            f"replicas={num_replicas}"
+        )
 
 
 class Trainer:
@@ -63,19 +92,7 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         self.strategy = strategy or make_strategy(config.strategy)
         self.num_replicas = self.strategy.num_replicas_in_sync
-        if config.identities_per_batch % self.num_replicas:
-            raise ValueError(
-                "`identities_per_batch` must be divisible by the number of replicas so that "
-                "every replica gets whole identities. Received: identities_per_batch="
-                f"{config.identities_per_batch}, replicas={self.num_replicas}"
-            )
-        shard = config.global_batch_size // self.num_replicas
-        if shard % config.accumulate_steps:
-            raise ValueError(
-                "Each replica's share of the global batch must be divisible by "
-                f"`accumulate_steps`. Received: global batch={config.global_batch_size}, "
-                f"replicas={self.num_replicas}, accumulate_steps={config.accumulate_steps}"
-            )
+        check_replicas(config, self.num_replicas)
         self.chief = is_chief(self.strategy)
         if source is None and dataset is None:
             from tfface import data
