@@ -124,13 +124,10 @@ def make_batches(count, size, image_size, num_classes, seed):
     return Batches(batches, num_classes)
 
 
-def run_one(args, backbone, head, precision, jit, accumulate, clip, num_replicas, model_dir):
-    """Builds a Trainer for one row and times it; returns the row's figures."""
-    import tensorflow as tf
-
+def make_config(args, backbone, head, precision, jit, accumulate, clip, num_replicas, model_dir):
+    """The row's `TrainConfig`; raises ValueError for a combination the trainer refuses."""
     from tfface.training.schema import TrainConfig
-    from tfface.training.trainer import STEP_APPLIED
-    from tfface.training.trainer import Trainer
+    from tfface.training.trainer import check_replicas
 
     global_batch = args.batch * num_replicas
     config = TrainConfig(
@@ -154,8 +151,19 @@ def run_one(args, backbone, head, precision, jit, accumulate, clip, num_replicas
         evaluate=False,
         export=False,
     )
-    # Before any weights: a bad combination is reported without building anything.
     config.validate()
+    check_replicas(config, num_replicas)
+    return config
+
+
+def run_one(args, config, num_replicas):
+    """Builds a Trainer for one row and times it; returns the row's figures."""
+    import tensorflow as tf
+
+    from tfface.training.trainer import STEP_APPLIED
+    from tfface.training.trainer import Trainer
+
+    global_batch = args.batch * num_replicas
     data = make_batches(
         min(4, 1 + args.warmup + args.steps), global_batch, args.image_size, args.classes, 0
     )
@@ -237,12 +245,14 @@ def main(argv=None):
             model_dir = os.path.join(tmp, str(rows))
             name = f"{backbone:<14}{head:<8}{precision:<15}{'on' if jit else 'off':<5}"
             name += f"{accumulate:>4}{'-' if clip is None else clip:>6}"
-            try:
-                row = (backbone, head, precision, jit, accumulate, clip)
-                r = run_one(args, *row, num_replicas, model_dir)
+            row = (backbone, head, precision, jit, accumulate, clip)
+            try:  # before any weights: a refused combination costs nothing
+                config = make_config(args, *row, num_replicas, model_dir)
             except ValueError as e:
                 print(f"{name}  refused: {e}", flush=True)
                 continue
+            try:
+                r = run_one(args, config, num_replicas)
             finally:
                 # Frees the row's model before the next one is built.
                 keras.backend.clear_session()
