@@ -5,8 +5,9 @@ One row per combination of the axes below; each combination builds a fresh Train
 `--strategy=auto` (MirroredStrategy over all GPUs when there are several), runs one step
 (tracing, and XLA compilation with --jit on), `--warmup` untimed steps, then `--steps`
 timed steps on fixed random batches already on the device, fetching the loss after every
-step (so each step is finished before the next is timed). The global batch is
-`--batch` × the number of replicas, as arcface_torch's per-GPU batch.
+step (so each step is finished before the next is timed). `skipped` counts timed steps
+not applied (mixed_float16 overflowing its starting loss scale): those cost less. The
+global batch is `--batch` × the number of replicas, as arcface_torch's per-GPU batch.
 
 Axes (comma-separated lists):
     --backbones   iresnet50, iresnet100, mobilefacenet (any tfface backbone)
@@ -176,20 +177,21 @@ def run_one(args, config, num_replicas):
         images, labels = data[i % len(data)]
         loss, _ = trainer.train_step(images, labels)
         value = float(loss)  # waits for the step
-        if int(trainer.last_status) != STEP_APPLIED:
-            print(f"  (step {i} not applied: status {int(trainer.last_status)})", flush=True)
-        return value
+        return value, int(trainer.last_status) != STEP_APPLIED
 
     t0 = time.perf_counter()
     step(0)
     first = time.perf_counter() - t0
     for i in range(args.warmup):
         step(1 + i)
-    times = []
+    times, skipped = [], 0
     for i in range(args.steps):
         t0 = time.perf_counter()
-        loss = step(1 + args.warmup + i)
+        loss, not_applied = step(1 + args.warmup + i)
         times.append(time.perf_counter() - t0)
+        # mixed_float16: the first steps may overflow the starting loss scale (2^15) and be
+        # skipped (no update), as LossScaleOptimizer does; counted so that rows say so.
+        skipped += not_applied
     peak = None
     if gpu:
         peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**30
@@ -202,6 +204,7 @@ def run_one(args, config, num_replicas):
         "loss": loss,
         "peak_gib": peak,
         "params_m": params / 1e6,
+        "skipped": skipped,
     }
 
 
@@ -233,6 +236,7 @@ def main(argv=None):
     header = (
         f"{'backbone':<14}{'head':<8}{'precision':<15}{'jit':<5}{'acc':>4}{'clip':>6}"
         f"{'params M':>10}{'first s':>9}{'step ms':>10}{'images/s':>10}{'peak GiB':>10}"
+        f"{'skipped':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -261,7 +265,7 @@ def main(argv=None):
             peak = "-" if r["peak_gib"] is None else f"{r['peak_gib']:.2f}"
             print(
                 f"{name}{r['params_m']:>10.2f}{r['first_s']:>9.1f}"
-                f"{r['step_ms']:>10.1f}{r['images_per_s']:>10.2f}{peak:>10}",
+                f"{r['step_ms']:>10.1f}{r['images_per_s']:>10.2f}{peak:>10}{r['skipped']:>9}",
                 flush=True,
             )
     if not rows:
