@@ -119,6 +119,12 @@ class Trainer:
         try:
             with self.strategy.scope():
                 self._build_model(model)
+                self.schedule = WarmupSchedule(
+                    config.learning_rate,
+                    total_steps=self.total_steps,
+                    warmup_steps=config.warmup_steps,
+                    decay=config.lr_schedule,
+                )
                 self.objective = Objective(
                     config.loss,
                     self.num_classes,
@@ -129,14 +135,9 @@ class Trainer:
                     head_kwargs=config.head_kwargs,
                     center_weight=config.center_weight,
                     center_alpha=config.center_alpha,
+                    partial_fc=self._build_partial_fc(),
                 )
                 self.objective.build(self.model.output.shape[-1])
-                self.schedule = WarmupSchedule(
-                    config.learning_rate,
-                    total_steps=self.total_steps,
-                    warmup_steps=config.warmup_steps,
-                    decay=config.lr_schedule,
-                )
                 self.optimizer = make_optimizer(
                     config.optimizer,
                     self.schedule,
@@ -147,6 +148,13 @@ class Trainer:
                 self.optimizer.build(self.trainable_variables)
         finally:
             keras.mixed_precision.set_dtype_policy(previous_policy)
+        if self.partial_fc is not None:
+            pfc = self.partial_fc
+            self.log(
+                f"Partial FC r={config.partial_fc:g}: {pfc.num_classes} classes in "
+                f"{pfc.num_shards} shard(s) of {pfc.shard_size}; {pfc.num_sampled} rows per "
+                f"shard per step ({pfc.optimizer} on the sampled rows)."
+            )
         # Host-side counters; checkpointed with everything else.
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
@@ -189,6 +197,33 @@ class Trainer:
             self.train_model.input, self.train_model.outputs[0], name=f"{cfg.backbone}_embedding"
         )
         return self.model
+
+    def _build_partial_fc(self):
+        """The sharded head of `--partial_fc` (None when off); its centres are updated by
+        its own sparse optimizer (the same maths as `config.optimizer`, sampled rows only)."""
+        cfg = self.config
+        if not cfg.partial_fc:
+            return None
+        from tfface.training.heads import build_head
+        from tfface.training.partial_fc import PartialFC
+
+        return PartialFC(
+            build_head(cfg.loss, self.num_classes, cfg.head_kwargs),
+            self.model.output.shape[-1],
+            strategy=self.strategy,
+            sample_rate=cfg.partial_fc,
+            global_batch_size=cfg.global_batch_size,
+            # Keras' Adam with weight decay is AdamW's decoupled update.
+            optimizer="sgd" if cfg.optimizer == "sgd" else "adamw",
+            learning_rate=self.schedule,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            seed=cfg.seed,
+        )
+
+    @property
+    def partial_fc(self):
+        return self.objective.partial_fc
 
     @property
     def trainable_variables(self):
@@ -252,24 +287,36 @@ class Trainer:
             scaled = loss * weight
             if self.config.mixed_precision:
                 scaled = self.optimizer.scale_loss(scaled)
-        grads = tape.gradient(scaled, self.trainable_variables)
+        variables = self.trainable_variables
+        pfc = self.partial_fc
+        shard = [pfc.shards[pfc.local_index()]] if pfc is not None else []
+        grads = tape.gradient(scaled, variables + shard)
+        # This replica's sampled centre rows: (values [k, K, D], rows [k]), or ().
+        head = ()
+        if pfc is not None:
+            sparse = grads.pop()
+            head = (sparse.values, sparse.indices)
         stats = {k: tf.cast(v, tf.float32) for k, v in stats.items()}
-        return loss, stats, grads
+        return loss, stats, grads, head
 
     def _compute(self, images, labels, global_labels):
-        """This replica's loss, stats and gradients (the part `--jit` XLA-compiles).
+        """This replica's loss, stats, gradients and Partial FC rows (the part `--jit`
+        XLA-compiles).
 
         The loss of each replica is divided by the number of replicas: the optimizer
         SUM-all-reduces gradients, so the update follows the global-batch mean. With
         `accumulate_steps` = n the shard runs as n sequential micro-batches whose gradients
         (each of loss/n) are summed: the same gradient as the whole shard's, for losses that
-        are means over samples (mining losses are refused by the config for this reason).
+        are means over samples (the config refuses mining losses and Partial FC with it).
         """
         n = self.config.accumulate_steps
         weight = 1.0 / (self.num_replicas * n)
         if n == 1:
-            loss, stats, grads = self._micro_batch_gradients(images, labels, global_labels, weight)
+            loss, stats, grads, head = self._micro_batch_gradients(
+                images, labels, global_labels, weight
+            )
         else:
+            head = ()
             size = images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]
             micro = size // n
             loss, stats, grads = 0.0, {}, None
@@ -279,7 +326,9 @@ class Trainer:
                 with tf.control_dependencies([g for g in grads or [] if g is not None]):
                     x = tf.identity(images[m * micro : (m + 1) * micro])
                     y = tf.identity(labels[m * micro : (m + 1) * micro])
-                part_loss, part_stats, part_grads = self._micro_batch_gradients(x, y, None, weight)
+                part_loss, part_stats, part_grads, _ = self._micro_batch_gradients(
+                    x, y, None, weight
+                )
                 loss += part_loss / n
                 stats = {k: stats.get(k, 0.0) + v / n for k, v in part_stats.items()}
                 grads = (
@@ -292,7 +341,7 @@ class Trainer:
         # Decided while tracing: variables without a gradient are left out of the update.
         variables = self.trainable_variables
         self._update_variables = [v for g, v in zip(grads, variables, strict=True) if g is not None]
-        return tf.cast(loss, tf.float32), stats, [g for g in grads if g is not None]
+        return tf.cast(loss, tf.float32), stats, [g for g in grads if g is not None], head
 
     def _clip(self, grads):
         """`grads` (this replica's) scaled so that their sum over replicas, unscaled, has a
@@ -316,10 +365,10 @@ class Trainer:
 
     def _gradients(self, images, labels, global_labels):
         """Replica function: loss, stats, this replica's gradients and whether they are finite."""
-        loss, stats, grads = self._compute_fn(images, labels, global_labels)
+        loss, stats, grads, head = self._compute_fn(images, labels, global_labels)
         # The global norm, not the loss: a fused oneDNN Conv2D+ReLU maps NaN to 0 in the
         # forward pass (BUILD_NOTES.md, NaN guard) while the backward pass still spreads it.
-        finite = tf.math.is_finite(tf.linalg.global_norm(grads))
+        finite = tf.math.is_finite(tf.linalg.global_norm(grads + list(head[:1])))
         bad = tf.cast(tf.logical_not(finite), tf.float32)
         if self.config.clip_norm is not None:
             grads, norm = self._clip(grads)
@@ -328,15 +377,20 @@ class Trainer:
             # all-reduce on every replica, so the replicas pair them up in the same order.
             with tf.control_dependencies([norm]):
                 loss, bad = tf.identity(loss), tf.identity(bad)
-        return loss, stats, grads, bad
+        return loss, stats, grads, bad, head
 
-    def _apply(self, grads):
+    def _apply(self, grads, head=()):
         self.optimizer.apply_gradients(zip(grads, self._update_variables, strict=True))
+        if head:
+            scale = self.optimizer.dynamic_scale if self.config.mixed_precision else None
+            self.partial_fc.apply(*head, loss_scale=scale)
 
     def _variables(self, with_optimizer):
         """The model's and the objective layers' variables (and the optimizer's), each once."""
         objective = [w for layer in self.objective.layers for w in layer.weights]
         optimizer = list(self.optimizer.variables) if with_optimizer else []
+        if self.partial_fc is not None:
+            objective += self.partial_fc.variables  # plain per-device shards and slots
         unique = {id(v): v for v in list(self.model.variables) + objective + optimizer}
         return list(unique.values())
 
@@ -365,7 +419,7 @@ class Trainer:
         forward_state = self._forward_state_variables()
         before = [tf.identity(v) for v in forward_state]
         with tf.control_dependencies(before):
-            loss, stats, grads, bad = strategy.run(
+            loss, stats, grads, bad, head = strategy.run(
                 self._gradients, args=(images, labels, global_labels)
             )
         mean = tf.distribute.ReduceOp.MEAN
@@ -385,7 +439,7 @@ class Trainer:
         finite = tf.logical_and(loss_finite, tf.equal(bad, 0.0))
 
         def apply():
-            strategy.run(self._apply, args=(grads,))
+            strategy.run(self._apply, args=(grads, head))
             return tf.constant(True)
 
         def skip():
