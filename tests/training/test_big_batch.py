@@ -135,6 +135,8 @@ def test_batchnorm_statistics_see_micro_batches(tmp_path, make_data):
         ({"clip_norm": 0.0}, "`clip_norm` must be a finite number > 0"),
         ({"clip_norm": -1.0}, "`clip_norm` must be a finite number > 0"),
         ({"clip_norm": float("inf")}, "`clip_norm` must be a finite number > 0"),
+        ({"partial_fc": 0.1, "accumulate_steps": 2}, "`accumulate_steps`: not with `partial_fc`"),
+        ({"partial_fc": 0.1, "clip_norm": 1.0, "jit": True}, "`clip_norm`, `jit`: not with"),
     ],
 )
 def test_config_rejects(tmp_path, kwargs, message):
