@@ -6,6 +6,7 @@
     tfface enroll --gallery people.gallery people/            # people/<name>/<images>
     tfface enroll --gallery people.gallery --name "Ada" ada1.jpg ada2.jpg
     tfface identify --gallery people.gallery group.jpg --draw group_named.png
+    tfface cluster photos/ --output people/                   # person_001/ ... unclustered/
     tfface gallery list --gallery people.gallery
 
 Exit status: 0 the command did its work; 1 a failure while working, or nothing done (no
