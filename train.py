@@ -88,6 +88,12 @@ def main(argv):
     # ops before the runtime starts.
     strategy = make_strategy(config.strategy)
     from tfface.training import pipeline
+    from tfface.training.trainer import check_replicas
+
+    try:  # what depends on the replica count, before the data and the model
+        check_replicas(config, strategy.num_replicas_in_sync)
+    except ValueError as e:
+        return _error(e)
     from tfface.training.errors import EmbeddingCollapseError
     from tfface.training.errors import NonFiniteLossError
     from tfface.training.errors import TrainingInterrupted

@@ -51,6 +51,10 @@ def parsed_flags():
         ({"identities_per_batch": 0}, "`identities_per_batch` must be a positive int"),
         ({"loss": "triplet", "identities_per_batch": 1}, "at least two identities per batch"),
         ({"export": True, "evaluate": False}, "`export` needs `evaluate`"),
+        ({"accumulate_steps": 0}, "`accumulate_steps` must be a positive int"),
+        ({"loss": "arcface", "accumulate_steps": 3}, "must be divisible by `accumulate_steps`"),
+        ({"loss": "triplet", "accumulate_steps": 2}, "mining would see only one micro-batch"),
+        ({"clip_norm": -1.0}, "`clip_norm` must be a finite number > 0"),
     ],
 )
 def test_flag_errors_name_the_flag(overrides, message):
@@ -312,6 +316,10 @@ def _bad_case_files(tmp_path):
         (["--eval_data=bin:{tmp}/lfw.bin"], "--eval_data=bin:{tmp}/lfw.bin: "),
         (["--eval_data=lfw:{tmp}/pairs.txt"], "--eval_data=lfw:{tmp}/pairs.txt: "),
         (["--trainable_blocks=2"], "--trainable_blocks applies to --pretrained runs only"),
+        (["--accumulate_steps=0"], "`accumulate_steps` must be a positive int"),
+        (["--loss=triplet", "--accumulate_steps=4"], "mining would see only one micro-batch"),
+        (["--clip_norm=0"], "`clip_norm` must be a finite number > 0"),
+        (["--loss=arcface", "--partial_fc=0.1", "--jit"], "not with `partial_fc` yet"),
         (["--loss=triplet", "--partial_fc=0.1"], "`partial_fc` applies to margin heads only"),
         (["--loss=arcface", "--partial_fc=1.5"], "`partial_fc` must be a sampling rate in (0, 1]"),
         (["--loss=arcface", "--partial_fc=-0.1"], "Received: partial_fc=-0.1"),

@@ -150,6 +150,20 @@ class TrainConfig:
     )
     weight_decay: float = _field(0.0, "optimizer", "Decoupled weight decay.")
     momentum: float = _field(0.9, "optimizer", "SGD momentum.")
+    accumulate_steps: int = _field(
+        1,
+        "optimizer",
+        "Run each global batch as N sequential micro-batches per replica and apply their "
+        "averaged gradients once (the update equals the whole batch's; BatchNorm statistics "
+        "see micro-batches). Not with a mining loss.",
+        resume_free=True,
+    )
+    clip_norm: float = _field(
+        None,
+        "optimizer",
+        "Clip the update to this global norm: the gradient all-reduced over replicas, after "
+        "loss-scale unscaling (default: no clipping).",
+    )
     # === run ===
     steps: int = _field(None, "run", f"Training steps (default {DEFAULT_STEPS} unless --epochs).")
     epochs: int = _field(0, "run", "Epochs over the training images (if --steps is unset).")
@@ -172,6 +186,12 @@ class TrainConfig:
     )
     seed: int = _field(0, "run", "Seed of initialisation, sampling, augmentation, held-out pairs.")
     deterministic: bool = _field(False, "run", "tf.config.experimental.enable_op_determinism.")
+    jit: bool = _field(
+        False,
+        "run",
+        "XLA-compile each replica's forward and backward pass (tf.function jit_compile).",
+        resume_free=True,
+    )
     # === evaluation ===
     evaluate: bool = _field(
         True, "evaluation", "Run the held-out verification (needed for export).", resume_free=True
@@ -272,6 +292,49 @@ class TrainConfig:
             raise ValueError(
                 f"Give `steps` or `epochs`, not both. Received: steps={self.steps}, "
                 f"epochs={self.epochs}"
+            )
+        if not _is_int(self.accumulate_steps) or self.accumulate_steps < 1:
+            raise ValueError(
+                "`accumulate_steps` must be a positive int. "
+                f"Received: accumulate_steps={self.accumulate_steps!r}"
+            )
+        if self.accumulate_steps > 1:
+            if spec.mines:
+                # The mining loss of the whole batch is not a sum over micro-batches: each
+                # would mine only its own 1/N of the batch, a different (weaker) objective.
+                raise ValueError(
+                    f"`accumulate_steps` cannot be used with loss={self.loss!r}: its mining "
+                    "would see only one micro-batch of the global batch, not the whole batch. "
+                    f"Received: accumulate_steps={self.accumulate_steps}, loss={self.loss!r}"
+                )
+            if self.global_batch_size % self.accumulate_steps:
+                raise ValueError(
+                    "The global batch (identities_per_batch × images_per_identity = "
+                    f"{self.global_batch_size}) must be divisible by `accumulate_steps`. "
+                    f"Received: accumulate_steps={self.accumulate_steps}"
+                )
+        if self.clip_norm is not None and (
+            isinstance(self.clip_norm, bool)
+            or not isinstance(self.clip_norm, (int, float))
+            or not 0 < self.clip_norm < float("inf")
+        ):
+            raise ValueError(
+                f"`clip_norm` must be a finite number > 0. Received: clip_norm={self.clip_norm!r}"
+            )
+        big_batch = {
+            "accumulate_steps": self.accumulate_steps > 1,
+            "clip_norm": self.clip_norm is not None,
+            "jit": self.jit,
+        }
+        used = [name for name, on in big_batch.items() if on]
+        if self.partial_fc and used:
+            # Partial FC updates its sampled centre rows apart from the other gradients (and
+            # all-gathers in the forward pass): accumulation, the global norm and the
+            # compiled replica function do not cover them yet.
+            given = ", ".join(f"{name}={getattr(self, name)!r}" for name in used)
+            raise ValueError(
+                f"{', '.join(f'`{n}`' for n in used)}: not with `partial_fc` yet. "
+                f"Received: partial_fc={self.partial_fc}, {given}"
             )
         if not self.learning_rate > 0:
             raise ValueError(

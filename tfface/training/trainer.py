@@ -24,6 +24,7 @@ from tfface.training.checkpoints import Checkpoints
 from tfface.training.errors import EmbeddingCollapseError
 from tfface.training.errors import NonFiniteLossError
 from tfface.training.errors import TrainingInterrupted
+from tfface.training.heads import get_head
 from tfface.training.objective import Objective
 from tfface.training.schedules import WarmupSchedule
 from tfface.training.schedules import make_optimizer
@@ -40,12 +41,42 @@ STEP_NONFINITE_STATE = 3  # a variable (weight, BatchNorm statistic, slot) is no
 # halves the loss scale (2^15 at the start). This many skips in a row take the scale from
 # 2^15 to 2^-5: the gradients themselves are not finite, so the run stops.
 MAX_CONSECUTIVE_SKIPPED_STEPS = 20
+# The stats key that carries the batch's mean pairwise embedding cosine out of the step.
+_COSINE = "_embedding_cosine"
 # The collapse guard: a batch whose faces (P identities) all embed to nearly one point has a
 # mean pairwise cosine near 1. Measured on synthetic batches (BENCHMARKS.md, "Collapse guard
 # measure"): small_cnn from scratch at most 0.016, pretrained dlib at most 0.934 (its first
 # batch), the collapsed dlib run 1.0000. The run stops after this many such steps in a row.
 COLLAPSE_COSINE = 0.999
 COLLAPSE_STEPS = 5
+
+
+def check_replicas(config, num_replicas):
+    """Raises ValueError when `config` cannot run on `num_replicas` replicas (train.py
+    runs it once the strategy is known, before loading data or building the model)."""
+    if config.identities_per_batch % num_replicas:
+        raise ValueError(
+            "`identities_per_batch` must be divisible by the number of replicas so that "
+            "every replica gets whole identities. Received: identities_per_batch="
+            f"{config.identities_per_batch}, replicas={num_replicas}"
+        )
+    if (config.global_batch_size // num_replicas) % config.accumulate_steps:
+        raise ValueError(
+            "Each replica's share of the global batch must be divisible by "
+            f"`accumulate_steps`. Received: global batch={config.global_batch_size}, "
+            f"replicas={num_replicas}, accumulate_steps={config.accumulate_steps}"
+        )
+    spec = get_head(config.loss)
+    if config.jit and spec.mines and config.mining_scope == "global" and num_replicas > 1:
+        # Measured: the all-gather of global mining inside the XLA-compiled function is a
+        # cross-replica sync point, which tf.distribute refuses in a nested tf.function.
+        raise ValueError(
+            f"`jit` cannot compile loss={config.loss!r} with mining_scope='global' on "
+            f"{num_replicas} replicas: its all-gather of the global batch cannot run inside "
+            "the compiled per-replica function. Use mining_scope='replica' or drop `jit`. "
+            f"Received: jit=True, loss={config.loss!r}, mining_scope='global', "
+            f"replicas={num_replicas}"
+        )
 
 
 class Trainer:
@@ -71,12 +102,7 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         self.strategy = strategy or make_strategy(config.strategy)
         self.num_replicas = self.strategy.num_replicas_in_sync
-        if config.identities_per_batch % self.num_replicas:
-            raise ValueError(
-                "`identities_per_batch` must be divisible by the number of replicas so that "
-                "every replica gets whole identities. Received: identities_per_batch="
-                f"{config.identities_per_batch}, replicas={self.num_replicas}"
-            )
+        check_replicas(config, self.num_replicas)
         self.chief = is_chief(self.strategy)
         if source is None and dataset is None:
             from tfface import data
@@ -145,6 +171,7 @@ class Trainer:
         self._data_iterator = None
         self._checkpoints = None
         self._train_step_fn = None
+        self._compute_fn = None
         self._finite_fn = None
         self.last_status = None
         self.last_cosine = None
@@ -259,8 +286,9 @@ class Trainer:
         return dist(piece(images)), dist(piece(labels))
 
     # === The step ===
-    def _gradients(self, images, labels, global_labels):
-        """Replica function: loss, stats, this replica's gradients and whether they are finite."""
+    def _micro_batch_gradients(self, images, labels, global_labels, weight):
+        """Loss, stats and gradients of one (micro-)batch; the loss is scaled by `weight`
+        before differentiating (and by the loss scale under mixed precision)."""
         with tf.GradientTape() as tape:
             outputs = self.train_model(images, training=True)
             if isinstance(outputs, (list, tuple)):
@@ -270,8 +298,7 @@ class Trainer:
             loss, stats = self.objective(
                 embeddings, labels, training=True, features=features, global_labels=global_labels
             )
-            # Σ-all-reduce of gradients over N replicas: 1/N makes it the global-batch mean.
-            scaled = loss / self.num_replicas
+            scaled = loss * weight
             if self.config.mixed_precision:
                 scaled = self.optimizer.scale_loss(scaled)
         variables = self.trainable_variables
@@ -283,21 +310,93 @@ class Trainer:
         if pfc is not None:
             sparse = grads.pop()
             head = (sparse.values, sparse.indices)
+        stats = {k: tf.cast(v, tf.float32) for k, v in stats.items()}
+        # For the collapse guard; averaged over micro-batches like the stats, popped by
+        # `_gradients` before the stats are logged.
+        stats[_COSINE] = mean_pairwise_cosine(embeddings)
+        return loss, stats, grads, head
+
+    def _compute(self, images, labels, global_labels):
+        """This replica's loss, stats, gradients and Partial FC rows (the part `--jit`
+        XLA-compiles).
+
+        The loss of each replica is divided by the number of replicas: the optimizer
+        SUM-all-reduces gradients, so the update follows the global-batch mean. With
+        `accumulate_steps` = n the shard runs as n sequential micro-batches whose gradients
+        (each of loss/n) are summed: the same gradient as the whole shard's, for losses that
+        are means over samples (the config refuses mining losses and Partial FC with it).
+        """
+        n = self.config.accumulate_steps
+        weight = 1.0 / (self.num_replicas * n)
+        if n == 1:
+            loss, stats, grads, head = self._micro_batch_gradients(
+                images, labels, global_labels, weight
+            )
+        else:
+            head = ()
+            size = images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]
+            micro = size // n
+            loss, stats, grads = 0.0, {}, None
+            for m in range(n):
+                # The next micro-batch starts after this one's backward pass, so only one
+                # micro-batch's activations are alive at a time.
+                with tf.control_dependencies([g for g in grads or [] if g is not None]):
+                    x = tf.identity(images[m * micro : (m + 1) * micro])
+                    y = tf.identity(labels[m * micro : (m + 1) * micro])
+                part_loss, part_stats, part_grads, _ = self._micro_batch_gradients(
+                    x, y, None, weight
+                )
+                loss += part_loss / n
+                stats = {k: stats.get(k, 0.0) + v / n for k, v in part_stats.items()}
+                grads = (
+                    part_grads
+                    if grads is None
+                    else [
+                        None if g is None else g + p for g, p in zip(grads, part_grads, strict=True)
+                    ]
+                )
         # Decided while tracing: variables without a gradient are left out of the update.
+        variables = self.trainable_variables
         self._update_variables = [v for g, v in zip(grads, variables, strict=True) if g is not None]
-        grads = [g for g in grads if g is not None]
+        return tf.cast(loss, tf.float32), stats, [g for g in grads if g is not None], head
+
+    def _clip(self, grads):
+        """`grads` (this replica's) scaled so that their sum over replicas, unscaled, has a
+        global norm of at most `clip_norm`; returns (grads, that norm before clipping).
+
+        The norm is the all-reduced gradient's (what the optimizer applies), not each
+        replica's. Under mixed precision the gradients carry the loss scale S, so the norm
+        is divided by S: clipping the scaled sum at clip_norm·S is clipping after unscaling.
+        """
+        total = grads
+        if self.num_replicas > 1:
+            total = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, grads
+            )
+        norm = tf.linalg.global_norm(total)
+        if self.config.mixed_precision:
+            norm = norm / tf.cast(self.optimizer.dynamic_scale, norm.dtype)
+        clip = tf.constant(self.config.clip_norm, norm.dtype)
+        factor = clip / tf.maximum(norm, clip)  # 1 when the norm is at most clip_norm
+        return [g * tf.cast(factor, g.dtype) for g in grads], norm
+
+    def _gradients(self, images, labels, global_labels):
+        """Replica function: loss, stats, this replica's gradients and whether they are finite."""
+        loss, stats, grads, head = self._compute_fn(images, labels, global_labels)
         # The global norm, not the loss: a fused oneDNN Conv2D+ReLU maps NaN to 0 in the
         # forward pass (BUILD_NOTES.md, NaN guard) while the backward pass still spreads it.
         finite = tf.math.is_finite(tf.linalg.global_norm(grads + list(head[:1])))
-        stats = {k: tf.cast(v, tf.float32) for k, v in stats.items()}
-        return (
-            loss,
-            stats,
-            grads,
-            tf.cast(tf.logical_not(finite), tf.float32),
-            head,
-            mean_pairwise_cosine(embeddings),
-        )
+        bad = tf.cast(tf.logical_not(finite), tf.float32)
+        stats = dict(stats)
+        cosine = stats.pop(_COSINE)
+        if self.config.clip_norm is not None:
+            grads, norm = self._clip(grads)
+            stats = {**stats, "grad_norm": norm}
+            # The collectives that follow (loss, stats, flags) start after the gradients'
+            # all-reduce on every replica, so the replicas pair them up in the same order.
+            with tf.control_dependencies([norm]):
+                loss, bad = tf.identity(loss), tf.identity(bad)
+        return loss, stats, grads, bad, head, cosine
 
     def _apply(self, grads, head=()):
         self.optimizer.apply_gradients(zip(grads, self._update_variables, strict=True))
@@ -388,6 +487,11 @@ class Trainer:
 
     def _run_step(self, images, labels, signum=0):
         if self._train_step_fn is None:
+            self._compute_fn = self._compute
+            if self.config.jit:
+                # Each replica's forward and backward pass; the collectives, the finite
+                # checks and the optimizer update stay outside XLA.
+                self._compute_fn = tf.function(self._compute, jit_compile=True)
             self._train_step_fn = tf.function(self._step)
         global_labels = tf.convert_to_tensor(labels)
         signum = tf.constant(int(signum), tf.int32)
