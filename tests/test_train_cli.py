@@ -323,7 +323,6 @@ def _bad_case_files(tmp_path):
         (["--loss=triplet", "--partial_fc=0.1"], "`partial_fc` applies to margin heads only"),
         (["--loss=arcface", "--partial_fc=1.5"], "`partial_fc` must be a sampling rate in (0, 1]"),
         (["--loss=arcface", "--partial_fc=-0.1"], "Received: partial_fc=-0.1"),
-        (["--loss=arcface", "--partial_fc=0.1", "--strategy=multi_worker"], "multi_worker"),
         (["--loss=arcface", "--steps=40", "--model_dir={tmp}/resumed"], "steps: 20 → 40"),
         (["--allow_config_change=stepz", "--model_dir={tmp}/resumed"], "unknown fields"),
         (["arcface"], "unexpected arguments ['arcface']"),

@@ -41,6 +41,9 @@ def _fit_until_sigterm(strategy, data, config, out_path, sigterm_at):
     np.savez(out_path, step=-1, signum=0, chief=trainer.chief)
 
 
+PARTIAL_FC_SAVE_AT = 2
+
+
 def partial_fc_case(config):
     """The ArcFace config and initial centres [D, C] of the Partial FC two-worker test."""
     import dataclasses
@@ -53,7 +56,9 @@ def partial_fc_case(config):
 
 
 def _partial_fc(strategy, data, config, out_path):
-    """ArcFace with Partial FC at r = 1: each worker saves its weights and its shard."""
+    """ArcFace with Partial FC at r = 1: each worker saves its weights and its shard, and
+    both join a checkpoint after `PARTIAL_FC_SAVE_AT` steps (the chief's goes to the run's
+    `checkpoints`), whose centres are also kept in OUT (`saved_centres`)."""
     import numpy as np
 
     from tests.training.conftest import tiny_model
@@ -62,13 +67,21 @@ def _partial_fc(strategy, data, config, out_path):
     config, kernel = partial_fc_case(config)
     trainer = Trainer(config, strategy=strategy, model=tiny_model, dataset=data)
     trainer.partial_fc.set_weights(kernel)
-    losses = [float(trainer.train_step(images, labels)[0]) for images, labels in data]
+    losses = []
+    for step, (images, labels) in enumerate(data):
+        if step == PARTIAL_FC_SAVE_AT:
+            trainer.step.assign(step)
+            trainer.save()  # a collective: the shards of both workers are gathered
+            saved = trainer.partial_fc.canonical()  # also one
+        losses.append(float(trainer.train_step(images, labels)[0]))
     weights = {f"w{i}": np.asarray(v.numpy()) for i, v in enumerate(trainer.trainable_variables)}
     pfc = trainer.partial_fc
     np.savez(
         out_path,
         losses=np.array(losses),
         shard=pfc.shards[0].numpy(),
+        saved_centres=saved["centres"].numpy(),
+        saved_momentum=saved["momentum"].numpy(),
         first=pfc.first_shard,
         **weights,
     )

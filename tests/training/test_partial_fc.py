@@ -271,3 +271,23 @@ def test_checkpoint_layout_is_canonical_and_reshards(tmp_path, first, second):
     for name in want:
         np.testing.assert_array_equal(got[name].numpy(), want[name].numpy())
     assert int(got["step"]) == 1
+
+
+def test_all_gather_of_shards_equals_the_local_concatenation():
+    """The multi-worker save gathers every replica's shard and slots by one all-gather
+    (`_all_gather`); on two local replicas it must give exactly what the local
+    concatenation gives: replica order, each slot split back from the joined tensor."""
+    num_classes = 9  # two shards of 5 rows, the last one padded
+    strategy = _strategy(2)
+    pfc = _partial_fc("subcenter", num_classes, strategy, 4, optimizer="adamw")
+    x, y = _data(seed=3, num_classes=num_classes, batch=4)
+    _step(pfc, strategy, x, y)
+    centres, m, v = pfc._all_gather()
+    for got, shards in [
+        (centres, pfc.shards),
+        (m, [slots["m"] for slots in pfc.slots]),
+        (v, [slots["v"] for slots in pfc.slots]),
+    ]:
+        assert got.shape == (10, 3, D)
+        np.testing.assert_array_equal(got.numpy(), np.concatenate([s.numpy() for s in shards]))
+    assert np.any(v.numpy() != 0)  # the slots were written: not zero on both sides

@@ -150,6 +150,7 @@ class PartialFC:
                     {n: _new_variable(tf.zeros(shape), f"partial_fc_{n}_{g}") for n in names}
                 )
                 self.iterations.append(_new_variable(tf.constant(0, tf.int64), f"pfc_step_{g}"))
+        self._gather_fn = None
         self.checkpoint_state = _CanonicalState(self)
 
     def _first_local_shard(self):
@@ -321,23 +322,48 @@ class PartialFC:
 
     # === Canonical layout ===
     def canonical(self):
-        """{name: [C·K, D] float32 (or int64 step)} of every shard, concatenated."""
-        if self.num_local != self.num_shards:
-            raise NotImplementedError(
-                "Saving PartialFC under MultiWorkerMirroredStrategy (shards on several "
-                f"workers) is not supported yet. Received: {self.num_shards} shards, "
-                f"{self.num_local} on this worker"
-            )
+        """{name: [C·K, D] float32 (or int64 step)} of every shard, concatenated.
+
+        Under MultiWorkerMirroredStrategy the other workers' shards are all-gathered: a
+        collective, so every worker must call it at once (as every worker saves and
+        restores, TF's restore also reads it for the tensors' specs).
+        """
         c, d = self.num_classes * self.centers_per_class, self.embedding_dim
-
-        def join(variables):
+        names = list(self.slots[0])
+        if self.num_local == self.num_shards:
+            groups = [self.shards] + [[slots[n] for slots in self.slots] for n in names]
             with tf.device("/cpu:0"):
-                return tf.reshape(tf.concat([v.read_value() for v in variables], 0), [-1, d])[:c]
-
-        out = {"centres": join(self.shards), "step": self.iterations[0].read_value()}
-        for name in self.slots[0]:
-            out[name] = join([slots[name] for slots in self.slots])
+                joined = [tf.concat([v.read_value() for v in vs], 0) for vs in groups]
+        else:
+            joined = self._all_gather()
+        with tf.device("/cpu:0"):
+            out = {"centres": tf.reshape(joined[0], [-1, d])[:c]}
+            out["step"] = self.iterations[0].read_value()
+            for name, value in zip(names, joined[1:], strict=True):
+                out[name] = tf.reshape(value, [-1, d])[:c]
         return out
+
+    def _all_gather(self):
+        """[N·s, K, D] of the centres and of each slot, every worker's shards in replica
+        order: one all-gather of the shard and its slots side by side, on every worker."""
+        if self._gather_fn is None:
+            names, d = list(self.slots[0]), self.embedding_dim
+
+            def replica_fn():
+                i = self.local_index()
+                local = [self.shards[i]] + [self.slots[i][n] for n in names]
+                joined = tf.concat([v.read_value() for v in local], axis=-1)
+                return tf.distribute.get_replica_context().all_gather(joined, axis=0)
+
+            def gather():
+                # Every local replica gets the same result: keep the first.
+                value = self.strategy.experimental_local_results(self.strategy.run(replica_fn))[0]
+                with tf.device("/cpu:0"):
+                    value = tf.identity(value)
+                return [value[..., j * d : (j + 1) * d] for j in range(len(names) + 1)]
+
+            self._gather_fn = tf.function(gather)
+        return self._gather_fn()
 
     def assign_canonical(self, tensors):
         """Re-shards a canonical layout (from a checkpoint of any replica count)."""
