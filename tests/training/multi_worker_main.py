@@ -2,6 +2,7 @@
 
 Usage: python multi_worker_main.py TF_CONFIG_JSON OUT.npz MODEL_DIR [--sigterm_at N]
        python multi_worker_main.py TF_CONFIG_JSON OUT.npz MODEL_DIR --partial_fc
+       python multi_worker_main.py TF_CONFIG_JSON OUT.npz MODEL_DIR --partial_fc_sampled
 Trains the test's tiny model for a few triplet steps (global mining) on fixed batches and
 saves the final weights and losses. With `--sigterm_at N`, it runs `Trainer.fit` for 12
 steps instead, the chief sends itself SIGTERM after step N, and OUT gets the step and
@@ -87,6 +88,47 @@ def _partial_fc(strategy, data, config, out_path):
     )
 
 
+def partial_fc_sampled_case(config):
+    """Data and config of the two-worker Partial FC test at r < 1: 40 classes, two shards
+    of 20 rows, 12 of them sampled per step (every positive of the 12-image batch)."""
+    import dataclasses
+
+    from tests.training.conftest import FixedData
+    from tests.training.conftest import fixed_batches
+
+    data = FixedData(fixed_batches(PARTIAL_FC_SAVE_AT, 4, 3, 8, 40, seed=1), 40)
+    config = dataclasses.replace(config, loss="arcface", mining=None, partial_fc=0.25)
+    return data, config
+
+
+def _partial_fc_sampled(strategy, config, out_path):
+    """Partial FC at r < 1: two steps, then each worker keeps its shard and momentum and
+    both join a checkpoint; OUT also gets the canonical layout they gathered."""
+    import numpy as np
+
+    from tests.training.conftest import tiny_model
+    from tfface.training.trainer import Trainer
+
+    data, config = partial_fc_sampled_case(config)
+    trainer = Trainer(config, strategy=strategy, model=tiny_model, dataset=data)
+    for images, labels in data:
+        trainer.train_step(images, labels)
+    trainer.step.assign(len(data))
+    pfc = trainer.partial_fc
+    shard, momentum = pfc.shards[0].numpy(), pfc.slots[0]["momentum"].numpy()
+    trainer.save()
+    saved = pfc.canonical()
+    np.savez(
+        out_path,
+        shard=shard,
+        momentum=momentum,
+        first=pfc.first_shard,
+        sampled=pfc.num_sampled,
+        saved_centres=saved["centres"].numpy(),
+        saved_momentum=saved["momentum"].numpy(),
+    )
+
+
 def main(tf_config, out_path, model_dir, sigterm_at=None):
     os.environ["TF_CONFIG"] = tf_config
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
@@ -104,6 +146,8 @@ def main(tf_config, out_path, model_dir, sigterm_at=None):
     data, config = multi_worker_case(model_dir)
     if sigterm_at == "partial_fc":
         return _partial_fc(strategy, data, config, out_path)
+    if sigterm_at == "partial_fc_sampled":
+        return _partial_fc_sampled(strategy, config, out_path)
     if sigterm_at is not None:
         return _fit_until_sigterm(strategy, data, config, out_path, int(sigterm_at))
     trainer = Trainer(config, strategy=strategy, model=tiny_model, dataset=data)
@@ -116,5 +160,5 @@ def main(tf_config, out_path, model_dir, sigterm_at=None):
 
 
 if __name__ == "__main__":
-    mode = ["partial_fc"] if "--partial_fc" in sys.argv else []
+    mode = [a[2:] for a in sys.argv if a in ("--partial_fc", "--partial_fc_sampled")]
     main(*sys.argv[1:4], *(sys.argv[5:6] if "--sigterm_at" in sys.argv else mode))

@@ -158,3 +158,35 @@ def test_two_workers_partial_fc_r1_equals_the_full_head_and_resumes_on_one_devic
     want_weights = trainer.model.trainable_variables
     for v, want in zip(resumed.model.trainable_variables, want_weights, strict=True):
         np.testing.assert_allclose(v.numpy(), want.numpy(), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_two_workers_partial_fc_sampled_checkpoint_holds_both_shards(tmp_path):
+    """At r < 1 (12 of 20 rows per shard per step) both workers join a checkpoint after two
+    steps: it holds worker 0's rows then worker 1's, centres and momentum bitwise as each
+    worker had them, and one device restores exactly that."""
+    from tests.training.multi_worker_main import partial_fc_sampled_case
+
+    _run_two_workers(tmp_path, "--partial_fc_sampled", timeout=900)
+    w0, w1 = (np.load(tmp_path / f"w{i}.npz") for i in range(2))
+    assert (int(w0["first"]), int(w1["first"])) == (0, 1)
+    assert int(w0["sampled"]) == 12 and w0["shard"].shape[0] == 20
+    dim = w0["shard"].shape[-1]
+    for name, key in (("saved_centres", "shard"), ("saved_momentum", "momentum")):
+        both = np.concatenate([w0[key], w1[key]]).reshape(-1, dim)
+        for w in (w0, w1):
+            np.testing.assert_array_equal(w[name], both)
+    # Sampling left some rows of each shard untouched (zero momentum), moved the others.
+    moved = np.any(w0["saved_momentum"] != 0, axis=1).reshape(2, 20)
+    assert np.all(moved.any(axis=1)) and not np.all(moved)
+
+    data, config = multi_worker_case(str(tmp_path))
+    data, config = partial_fc_sampled_case(config)
+    resumed = Trainer(
+        config, strategy=tf.distribute.OneDeviceStrategy("/cpu:0"), model=tiny_model, dataset=data
+    )
+    assert resumed.restore().endswith(f"ckpt-{len(data)}")
+    state = resumed.partial_fc.canonical()
+    np.testing.assert_array_equal(state["centres"].numpy(), w0["saved_centres"])
+    np.testing.assert_array_equal(state["momentum"].numpy(), w0["saved_momentum"])
+    assert int(state["step"]) == len(data)

@@ -273,13 +273,16 @@ def test_checkpoint_layout_is_canonical_and_reshards(tmp_path, first, second):
     assert int(got["step"]) == 1
 
 
-def test_all_gather_of_shards_equals_the_local_concatenation():
-    """The multi-worker save gathers every replica's shard and slots by one all-gather
-    (`_all_gather`); on two local replicas it must give exactly what the local
-    concatenation gives: replica order, each slot split back from the joined tensor."""
+@pytest.mark.parametrize("chunk_rows", [5, 2])
+def test_all_gather_of_shards_equals_the_local_concatenation(chunk_rows):
+    """The multi-worker save all-gathers every replica's shard and slots (`_all_gather`),
+    in chunks of rows; on two local replicas it must give exactly what the local
+    concatenation gives: replica order, chunks put back (5 rows in chunks of 2: 2, 2, 1),
+    each slot split back from the joined tensor."""
     num_classes = 9  # two shards of 5 rows, the last one padded
     strategy = _strategy(2)
     pfc = _partial_fc("subcenter", num_classes, strategy, 4, optimizer="adamw")
+    pfc.gather_chunk_bytes = chunk_rows * 2 * 3 * (3 * D) * 4  # N · K · (centres, m, v) · D
     x, y = _data(seed=3, num_classes=num_classes, batch=4)
     _step(pfc, strategy, x, y)
     centres, m, v = pfc._all_gather()

@@ -44,6 +44,8 @@ OPTIMIZERS = ("sgd", "adamw")
 _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
 # arcface_torch initialises the centres with N(0, 0.01²).
 _INIT_STDDEV = 0.01
+# Device memory a multi-worker save's all-gather may take at once (`PartialFC._all_gather`).
+GATHER_CHUNK_BYTES = 256 << 20
 
 
 def _new_variable(value, name, trainable=False):
@@ -150,6 +152,7 @@ class PartialFC:
                     {n: _new_variable(tf.zeros(shape), f"partial_fc_{n}_{g}") for n in names}
                 )
                 self.iterations.append(_new_variable(tf.constant(0, tf.int64), f"pfc_step_{g}"))
+        self.gather_chunk_bytes = GATHER_CHUNK_BYTES
         self._gather_fn = None
         self.checkpoint_state = _CanonicalState(self)
 
@@ -345,22 +348,43 @@ class PartialFC:
 
     def _all_gather(self):
         """[N·s, K, D] of the centres and of each slot, every worker's shards in replica
-        order: one all-gather of the shard and its slots side by side, on every worker."""
+        order (on the host), all-gathered on every worker.
+
+        The shard and its slots travel side by side, in chunks of rows so that a device
+        holds at most `gather_chunk_bytes` of the gathered table at once (the whole table of
+        2M classes × 512 with momentum would be 7.6 GiB on every GPU); each chunk goes to
+        the host before the next is gathered. Every local replica joins each collective;
+        the first one's copy is kept.
+        """
         if self._gather_fn is None:
-            names, d = list(self.slots[0]), self.embedding_dim
+            names, kk = list(self.slots[0]), self.centers_per_class
+            n, s, d = self.num_shards, self.shard_size, self.embedding_dim
+            width = (len(names) + 1) * d
+            chunk = max(1, min(s, self.gather_chunk_bytes // (n * kk * width * 4)))
+            bounds = [(a, min(a + chunk, s)) for a in range(0, s, chunk)]
 
             def replica_fn():
                 i = self.local_index()
-                local = [self.shards[i]] + [self.slots[i][n] for n in names]
-                joined = tf.concat([v.read_value() for v in local], axis=-1)
-                return tf.distribute.get_replica_context().all_gather(joined, axis=0)
+                local = [self.shards[i]] + [self.slots[i][name] for name in names]
+                ctx = tf.distribute.get_replica_context()
+                parts, previous = [], []
+                for a, b in bounds:
+                    with tf.control_dependencies(previous):
+                        joined = tf.concat([v[a:b] for v in local], axis=-1)
+                        gathered = ctx.all_gather(joined, axis=0)  # [N·(b−a), K, width]
+                    if i == 0:
+                        with tf.device("/cpu:0"):
+                            parts.append(tf.reshape(gathered, [n, b - a, kk, width]))
+                    else:
+                        parts.append(gathered[:0])  # joins the collective, keeps nothing
+                    previous = [parts[-1]]
+                return parts
 
             def gather():
-                # Every local replica gets the same result: keep the first.
-                value = self.strategy.experimental_local_results(self.strategy.run(replica_fn))[0]
+                parts = self.strategy.experimental_local_results(self.strategy.run(replica_fn))
                 with tf.device("/cpu:0"):
-                    value = tf.identity(value)
-                return [value[..., j * d : (j + 1) * d] for j in range(len(names) + 1)]
+                    value = tf.reshape(tf.concat(parts[0], axis=1), [n * s, kk, width])
+                    return [value[..., j * d : (j + 1) * d] for j in range(len(names) + 1)]
 
             self._gather_fn = tf.function(gather)
         return self._gather_fn()
