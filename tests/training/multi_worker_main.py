@@ -3,6 +3,7 @@
 Usage: python multi_worker_main.py TF_CONFIG_JSON OUT.npz MODEL_DIR [--sigterm_at N]
        python multi_worker_main.py TF_CONFIG_JSON OUT.npz MODEL_DIR --partial_fc
        python multi_worker_main.py TF_CONFIG_JSON OUT.npz MODEL_DIR --partial_fc_sampled
+       python multi_worker_main.py TF_CONFIG_JSON OUT.npz MODEL_DIR --partial_fc_resume
 Trains the test's tiny model for a few triplet steps (global mining) on fixed batches and
 saves the final weights and losses. With `--sigterm_at N`, it runs `Trainer.fit` for 12
 steps instead, the chief sends itself SIGTERM after step N, and OUT gets the step and
@@ -129,6 +130,29 @@ def _partial_fc_sampled(strategy, config, out_path):
     )
 
 
+def _partial_fc_resume(strategy, config, out_path):
+    """Both workers restore the run's latest checkpoint of `_partial_fc_sampled` (a
+    collective: the restore reads the canonical layout's specs by a gather); OUT gets each
+    worker's shard and momentum as restored."""
+    import numpy as np
+
+    from tests.training.conftest import tiny_model
+    from tfface.training.trainer import Trainer
+
+    data, config = partial_fc_sampled_case(config)
+    trainer = Trainer(config, strategy=strategy, model=tiny_model, dataset=data)
+    path = trainer.restore()
+    pfc = trainer.partial_fc
+    np.savez(
+        out_path,
+        path=str(path),
+        step=int(trainer.step.numpy()),
+        first=pfc.first_shard,
+        shard=pfc.shards[0].numpy(),
+        momentum=pfc.slots[0]["momentum"].numpy(),
+    )
+
+
 def main(tf_config, out_path, model_dir, sigterm_at=None):
     os.environ["TF_CONFIG"] = tf_config
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
@@ -148,6 +172,8 @@ def main(tf_config, out_path, model_dir, sigterm_at=None):
         return _partial_fc(strategy, data, config, out_path)
     if sigterm_at == "partial_fc_sampled":
         return _partial_fc_sampled(strategy, config, out_path)
+    if sigterm_at == "partial_fc_resume":
+        return _partial_fc_resume(strategy, config, out_path)
     if sigterm_at is not None:
         return _fit_until_sigterm(strategy, data, config, out_path, int(sigterm_at))
     trainer = Trainer(config, strategy=strategy, model=tiny_model, dataset=data)
@@ -160,5 +186,5 @@ def main(tf_config, out_path, model_dir, sigterm_at=None):
 
 
 if __name__ == "__main__":
-    mode = [a[2:] for a in sys.argv if a in ("--partial_fc", "--partial_fc_sampled")]
+    mode = [a[2:] for a in sys.argv if a.startswith("--partial_fc")]
     main(*sys.argv[1:4], *(sys.argv[5:6] if "--sigterm_at" in sys.argv else mode))

@@ -164,7 +164,8 @@ def test_two_workers_partial_fc_r1_equals_the_full_head_and_resumes_on_one_devic
 def test_two_workers_partial_fc_sampled_checkpoint_holds_both_shards(tmp_path):
     """At r < 1 (12 of 20 rows per shard per step) both workers join a checkpoint after two
     steps: it holds worker 0's rows then worker 1's, centres and momentum bitwise as each
-    worker had them, and one device restores exactly that."""
+    worker had them; one device restores exactly that, and two new workers restore each
+    its own rows of it."""
     from tests.training.multi_worker_main import partial_fc_sampled_case
 
     _run_two_workers(tmp_path, "--partial_fc_sampled", timeout=900)
@@ -190,3 +191,12 @@ def test_two_workers_partial_fc_sampled_checkpoint_holds_both_shards(tmp_path):
     np.testing.assert_array_equal(state["centres"].numpy(), w0["saved_centres"])
     np.testing.assert_array_equal(state["momentum"].numpy(), w0["saved_momentum"])
     assert int(state["step"]) == len(data)
+
+    _run_two_workers(tmp_path, "--partial_fc_resume", timeout=900)
+    for g in range(2):
+        w = np.load(tmp_path / f"w{g}.npz")
+        assert int(w["first"]) == g and int(w["step"]) == len(data)
+        assert str(w["path"]).endswith(f"ckpt-{len(data)}")
+        rows = slice(g * 20, (g + 1) * 20)
+        np.testing.assert_array_equal(w["shard"].reshape(-1, dim), state["centres"][rows])
+        np.testing.assert_array_equal(w["momentum"].reshape(-1, dim), state["momentum"][rows])
