@@ -294,3 +294,7 @@ def test_all_gather_of_shards_equals_the_local_concatenation(chunk_rows):
         assert got.shape == (10, 3, D)
         np.testing.assert_array_equal(got.numpy(), np.concatenate([s.numpy() for s in shards]))
     assert np.any(v.numpy() != 0)  # the slots were written: not zero on both sides
+    want, got = pfc.canonical(), pfc.canonical(force_gather=True)
+    assert set(got) == {"centres", "m", "v", "step"}
+    for name in want:
+        np.testing.assert_array_equal(got[name].numpy(), want[name].numpy())

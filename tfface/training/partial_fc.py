@@ -324,16 +324,17 @@ class PartialFC:
         step.assign_add(1)
 
     # === Canonical layout ===
-    def canonical(self):
+    def canonical(self, force_gather=False):
         """{name: [C·K, D] float32 (or int64 step)} of every shard, concatenated.
 
         Under MultiWorkerMirroredStrategy the other workers' shards are all-gathered: a
         collective, so every worker must call it at once (as every worker saves and
-        restores, TF's restore also reads it for the tensors' specs).
+        restores, TF's restore also reads it for the tensors' specs). `force_gather`
+        all-gathers also when every shard is local (tests, benchmarks).
         """
         c, d = self.num_classes * self.centers_per_class, self.embedding_dim
         names = list(self.slots[0])
-        if self.num_local == self.num_shards:
+        if self.num_local == self.num_shards and not force_gather:
             groups = [self.shards] + [[slots[n] for slots in self.slots] for n in names]
             with tf.device("/cpu:0"):
                 joined = [tf.concat([v.read_value() for v in vs], 0) for vs in groups]
