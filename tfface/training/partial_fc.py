@@ -21,7 +21,8 @@ Only the sampled rows change: the centres and their optimizer slots are updated 
 momentum SGD or AdamW on the gathered rows (scatter), not by the Keras optimizer, whose
 dense update would move every row (momentum, weight decay). Checkpoints hold one
 canonical [C·K, D] layout (K sub-centres per class) and are re-sharded on restore, so a
-run resumes on any number of replicas.
+run resumes on any number of replicas or workers. Under MultiWorkerMirroredStrategy the
+layout is all-gathered from every worker at save (in chunks of rows, to the host).
 
 Scaling: every replica returns the same global-batch loss L and the trainer divides it by
 N (objective.py). The cross-entropy's gradient is multiplied by N so that each replica
