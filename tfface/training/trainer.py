@@ -105,6 +105,7 @@ class Trainer:
                     head_kwargs=config.head_kwargs,
                     center_weight=config.center_weight,
                     center_alpha=config.center_alpha,
+                    seed=config.seed,
                 )
                 self.objective.build(self.model.output.shape[-1])
                 self.schedule = WarmupSchedule(
