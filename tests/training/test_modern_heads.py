@@ -16,7 +16,14 @@ from tfface.training.strategy import mirrored_strategy
 from tfface.training.trainer import STEP_APPLIED
 from tfface.training.trainer import Trainer
 
-NEW_HEADS = ("adaface", "magface", "curricularface", "subcenter", "elastic_arcface", "elastic_cosface")
+NEW_HEADS = (
+    "adaface",
+    "magface",
+    "curricularface",
+    "subcenter",
+    "elastic_arcface",
+    "elastic_cosface",
+)
 
 
 def _config(tmp_path, loss, **kwargs):
@@ -95,9 +102,7 @@ def test_magface_regulariser_is_in_the_objective():
     loss, stats = objective(unit, labels, training=True, features=features)
     head = objective.head
     logits = head([features, labels], training=True)
-    ce = float(
-        keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, True))
-    )
+    ce = float(keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, True)))
     g = float(head.regularizer(features))
     assert g > 0
     np.testing.assert_allclose(float(stats["head_loss"]), 35.0 * g, rtol=1e-5)
@@ -164,7 +169,8 @@ def test_curricularface_t_under_mirrored_strategy_equals_one_device(tmp_path, ma
     data = make_data()
     results = []
     for name, strategy in (("one", None), ("two", _mirrored())):
-        config = _config(tmp_path / name, "curricularface", image_size=8, head_kwargs={"scale": 8.0})
+        kwargs = dict(image_size=8, head_kwargs={"scale": 8.0})
+        config = _config(tmp_path / name, "curricularface", **kwargs)
         trainer = Trainer(
             config,
             strategy=strategy or tf.distribute.OneDeviceStrategy("/cpu:0"),

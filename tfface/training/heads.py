@@ -118,21 +118,23 @@ class HeadFlag:
 HEAD_FLAGS = {
     flag.name: flag
     for flag in (
-        HeadFlag("scale", "Margin-head scale s (every margin head but sphereface, whose scale is ‖x‖).", ("scale",)),
+        HeadFlag("scale", "Margin-head scale s (every margin head but sphereface).", ("scale",)),
         HeadFlag("margin", "Margin m: cosface/arcface additive, sphereface int m.", ("margin",)),
         HeadFlag("margins", "Combined margin m1,m2,m3 (cos(m1·θ + m2) − m3).", ("m1", "m2", "m3")),
-        HeadFlag("subcenters", "Sub-centres K per identity (subcenter, an integer).", ("sub_centers",)),
+        HeadFlag("subcenters", "Sub-centres K per identity (an integer).", ("sub_centers",)),
         HeadFlag("margin_std", "ElasticFace σ of the per-sample margin N(m, σ).", ("std",)),
         HeadFlag("adaface_h", "AdaFace h, the concentration of the normalised norm.", ("h",)),
         HeadFlag(
-            "magface_norms", "MagFace l_a,u_a: the feature-norm range of the margin.",
+            "magface_norms",
+            "MagFace l_a,u_a: the feature-norm range of the margin.",
             ("lower_norm", "upper_norm"),
         ),
         HeadFlag(
-            "magface_margins", "MagFace l_m,u_m: the margins at l_a and u_a.",
+            "magface_margins",
+            "MagFace l_m,u_m: the margins at l_a and u_a.",
             ("lower_margin", "upper_margin"),
         ),
-        HeadFlag("lambda_g", "MagFace λ_g, the weight of the norm regulariser g(a).", ("lambda_g",)),
+        HeadFlag("lambda_g", "MagFace λ_g, weight of the regulariser g(a).", ("lambda_g",)),
     )
 }
 
