@@ -13,6 +13,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from tfface import model_metadata
 from tfface.eval import pairs as pairs_lib
 from tfface.eval.heldout import baseline_results
 from tfface.eval.heldout import evaluate_model
@@ -121,6 +122,19 @@ def train_and_evaluate(config, strategy=None, source=None, scatter=True, log=pri
     if chief:
         out["model_path"] = os.path.join(model_dir, run_dir.MODEL_FILE)
         trainer.model.save(out["model_path"])
+        quality_scores = model_metadata.model_quality_scores(trainer.model)
+        if quality_scores:
+            # So that `tfface.recognition` loading the .keras file reports the feature norm.
+            model_metadata.write_keras_metadata(
+                out["model_path"],
+                model_metadata.build_metadata(
+                    name=config.loss,
+                    image_size=config.image_size,
+                    embedding_size=trainer.model.output.shape[-1],
+                    fingerprint=model_metadata.weights_fingerprint(trainer.model.variables),
+                    quality_scores=quality_scores,
+                ),
+            )
     if not evaluate:
         return out
 

@@ -23,6 +23,7 @@ from tfface.training import signals
 from tfface.training.checkpoints import Checkpoints
 from tfface.training.errors import NonFiniteLossError
 from tfface.training.errors import TrainingInterrupted
+from tfface.training.heads import get_head
 from tfface.training.objective import Objective
 from tfface.training.schedules import WarmupSchedule
 from tfface.training.schedules import make_optimizer
@@ -164,6 +165,9 @@ class Trainer:
         self.model = keras.Model(
             self.train_model.input, self.train_model.outputs[0], name=f"{cfg.backbone}_embedding"
         )
+        if get_head(cfg.loss).quality:
+            # AdaFace/MagFace make ‖x‖ a quality score: the export carries it (embed_quality).
+            self.model.tfface_quality_scores = ("embedding_norm",)
         return self.model
 
     @property
