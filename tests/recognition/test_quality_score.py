@@ -14,7 +14,6 @@ from tests.recognition.conftest import IMAGE_SIZE
 from tests.recognition.conftest import make_model
 from tfface import model_metadata
 from tfface.export import export_saved_model
-from tfface.export.saved_model import features_model
 from tfface.recognition import FaceModel
 from tfface.recognition import Recognizer
 
