@@ -1,6 +1,6 @@
 """Loss zoo: every tfface objective on harder synthetic faces, ± over seeds, one figure each.
 
-Command (the full zoo: 10 objectives × 3 seeds of `train.py`, hours on 2 CPU cores):
+Command (the full zoo: 16 objectives × 3 seeds of `train.py`, hours on 2 CPU cores):
 
     python experiments/loss_zoo.py
 
@@ -13,7 +13,10 @@ at this short budget):
         -- --identities_per_batch=16
 
 The objectives are the head table's (`tfface.training.heads.runs()`: every loss, one per
-triplet mining), so a new head joins the zoo with its entry.
+triplet mining), so a new head joins the zoo with its entry. The six modern heads
+(adaface, magface, curricularface, subcenter, elastic_arcface, elastic_cosface) were run
+at the setting above with `--losses=` naming them (BENCHMARKS.md, "Loss zoo: the modern
+margin heads").
 Each (objective, seed) is one `python train.py --loss=… --seed=S --data=… --steps=…` run
 (subprocess, `--noexport`) into `<out>/<objective>/seed<S>/`, with its console output in
 `train.log` there. A run whose `eval/summary.json` already exists is reused, so an
