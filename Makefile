@@ -18,11 +18,13 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 # Keras-on-JAX and Keras-on-torch virtualenvs (no TensorFlow) for `make test-backends`.
-.venv-%/.installed: requirements-%.txt
+# tfface installs with its declared base dependencies (keras, numpy; no --no-deps), as a
+# Keras user's `pip install tfface` would: the layers-only install is tested as shipped.
+# requirements-%.txt adds only the backend, the pins of keras/numpy and pytest.
+.venv-%/.installed: requirements-%.txt pyproject.toml
 	$(PYTHON) -m venv .venv-$*
 	.venv-$*/bin/pip install --quiet --upgrade pip
-	.venv-$*/bin/pip install --quiet -r requirements-$*.txt
-	.venv-$*/bin/pip install --quiet --no-deps -e .
+	.venv-$*/bin/pip install --quiet -e . -r requirements-$*.txt
 	touch $@
 
 # dlib (binary wheel) for the dlib_resnet_v1 parity checks; an explicit rule, so the

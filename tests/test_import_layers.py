@@ -171,3 +171,84 @@ def test_downward_and_same_floor_imports_pass():
         "tfface.models.registry",
         "tfface.weights.files",
     ]
+
+
+# --- the layers-only install (issue 17): what `pip install tfface` brings is enough --------
+def _module_level_imports(source):
+    """Names imported when a module runs: every import statement outside function bodies
+    (class bodies and `if` blocks at module level run at import)."""
+    found = []
+
+    def visit(node):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.Import):
+                found.extend(alias.name for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and not child.level:
+                found.extend(f"{child.module}.{alias.name}" for alias in child.names)
+            visit(child)
+
+    visit(ast.parse(source))
+    return found
+
+
+def _third_party_imports(roots):
+    """{top-level distribution module: importing tfface module} of everything that importing
+    `roots` runs, following tfface's own modules."""
+    import sys
+
+    seen, todo, third_party = set(), list(roots), {}
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in MODULES:
+            continue
+        seen.add(name)
+        with open(MODULES[name], encoding="utf-8") as f:
+            imported = _module_level_imports(f.read())
+        if MODULES[name].endswith("__init__.py") or "." in name:
+            # A package's parents run first.
+            todo.append(name.rpartition(".")[0])
+        for target in imported:
+            top = target.split(".")[0]
+            if top == "tfface":
+                parts = target.split(".")
+                # `from tfface.x import y`: y is a module or a name of module tfface.x.
+                todo += [".".join(parts[:end]) for end in range(1, len(parts) + 1)]
+            elif top not in sys.stdlib_module_names and top != "__future__":
+                third_party.setdefault(top, name)
+    return third_party
+
+
+def test_the_base_install_is_enough_for_layers_losses_and_models():
+    """`pip install tfface` (no extras) must give a working `import tfface.layers`,
+    `tfface.losses`, `tfface.models` on any Keras backend: every third-party module they
+    import at load time is a base dependency of pyproject.toml (TensorFlow is an extra).
+    `make test-backends` proves it by installing that way into TensorFlow-free venvs."""
+    from packaging.requirements import Requirement
+    from setuptools.config.pyprojecttoml import read_configuration
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(tfface.__file__)))
+    project = read_configuration(os.path.join(root, "pyproject.toml"))["project"]
+    base = {Requirement(s).name.lower() for s in project["dependencies"]}
+    assert "tensorflow" not in base
+    imported = _third_party_imports(["tfface", "tfface.layers", "tfface.losses", "tfface.models"])
+    missing = {module: by for module, by in imported.items() if module not in base}
+    assert not missing, f"imported at load time but not a base dependency: {missing}"
+    assert set(imported) == {"keras", "numpy"}, imported
+
+
+def test_the_import_walk_sees_module_level_imports_only():
+    source = "\n".join(
+        [
+            "import numpy as np",
+            "from PIL import Image",
+            "if True:",
+            "    import keras",
+            "def f():",
+            "    import tensorflow",
+            "class A:",
+            "    import h5py",
+        ]
+    )
+    assert _module_level_imports(source) == ["numpy", "PIL.Image", "keras", "h5py"]

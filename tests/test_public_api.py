@@ -116,9 +116,10 @@ def _requirements():
 
 
 def test_pyproject_declares_the_runtime_dependencies_and_one_version():
-    """Every runtime pin of requirements.txt is inside a pyproject range, in the
-    dependencies (so `pip install <checkout>` gives a working `import tfface`) or in an
-    extra (tools such as the weight converters), and the version setuptools builds is
+    """Every runtime pin of requirements.txt is inside a pyproject range, in the base
+    dependencies (keras and numpy: `pip install <checkout>` gives working layers, losses and
+    models on any Keras backend) or in an extra (`[tf]`: TensorFlow and the TF side; tools
+    such as the weight converters), and the version setuptools builds is
     `tfface.__version__`."""
     from packaging.requirements import Requirement
     from setuptools.config.pyprojecttoml import read_configuration
@@ -131,7 +132,10 @@ def test_pyproject_declares_the_runtime_dependencies_and_one_version():
     ]:
         req = Requirement(spec)
         declared[req.name.lower()] = req
-    assert "tensorflow" in {Requirement(s).name for s in project["dependencies"]}
+    # The base install is the layers-only one (tests/test_import_layers.py); TensorFlow and
+    # the rest of the TF side come with the [tf] extra.
+    assert {Requirement(s).name for s in project["dependencies"]} == {"keras", "numpy"}
+    assert "tensorflow" in {Requirement(s).name for s in extras["tf"]}
     for name, version in _requirements().items():
         if name in TEST_ONLY:
             continue

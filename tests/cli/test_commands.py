@@ -20,7 +20,16 @@ cli_main = importlib.import_module("tfface.cli.main")
 
 def test_every_command_is_declared_once_and_parses():
     names = [c.name for c in COMMANDS]
-    assert names == ["detect", "embed", "verify", "enroll", "identify", "gallery"]
+    assert names == [
+        "detect",
+        "embed",
+        "verify",
+        "enroll",
+        "identify",
+        "calibrate",
+        "cluster",
+        "gallery",
+    ]
     parser = cli_main.build_parser()
     for command in COMMANDS:
         assert callable(command.add_arguments) and callable(command.check)

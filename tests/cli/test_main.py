@@ -121,16 +121,18 @@ def test_enroll_identify_and_edit_the_gallery(demo, capsys):
     # The broken JPEG is reported and skipped; the note is not an image and not counted.
     assert [os.path.basename(s["path"]) for s in out["skipped"]] == ["broken.jpg"]
 
-    # Enrolling the same files again adds nothing (idempotent by source path).
+    # Enrolling the same files again adds nothing (idempotent by source path), and the
+    # photos the gallery holds are not embedded again.
     code, out = _json(capsys, ["enroll", *args, demo["people"]])
     assert [p["new"] for p in out["people"]] == [0, 0]
+    assert [p["already_enrolled"] for p in out["people"]] == [4, 4]
 
     # One more person by name, from a photo outside the tree.
     camera = str(demo["root"] / "cameraman.png")
     Image.fromarray(sample_photos.source_photos()["cameraman"]).save(camera)
     code, out = _json(capsys, ["enroll", *args, "--name", "The Cameraman", camera])
     assert code == 0 and out["people"] == [
-        {"name": "The Cameraman", "images": 1, "enrolled": 1, "new": 1}
+        {"name": "The Cameraman", "images": 1, "already_enrolled": 0, "enrolled": 1, "new": 1}
     ]
     code, detected = _json(capsys, ["detect", demo["group"]])
     named = str(demo["root"] / "named.png")

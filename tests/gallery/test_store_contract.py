@@ -264,3 +264,30 @@ def test_second_handle_sees_writes_of_the_first(backend):
     a.remove("robert")  # and so does a removal
     assert [m.name for m in b.search(x[1], k=5)[0]] == ["alice"]
     assert b.identities() == [("alice", 1)]
+
+
+def test_settings_persist_and_merge(backend):
+    """The settings capability `tfface calibrate` writes its threshold through."""
+    rng = np.random.default_rng(10)
+    x = _unit(rng, 3)
+    with backend.open(model_info=MODEL) as g:
+        assert g.settings() == {}
+        g.enroll("alice", x[:2])
+        calibrated = {"value": 0.8125, "target": {"fpir": 0.01}, "strangers": 44}
+        assert g.update_settings(identify_threshold=calibrated) == {
+            "identify_threshold": calibrated
+        }
+        assert g.update_settings(note="a") == {"identify_threshold": calibrated, "note": "a"}
+        with pytest.raises(ValueError, match="JSON"):
+            g.update_settings(bad=object())
+        before = g.search(x, k=1)
+    g = backend.open(model_info=MODEL)  # a reopened gallery keeps them
+    assert g.settings() == {"identify_threshold": calibrated, "note": "a"}
+    assert g.stats()["settings"] == g.settings()  # `tfface gallery stats` shows them
+    # Settings are not rows: counts and searches are unchanged.
+    assert len(g) == 2 and g.identities() == [("alice", 2)]
+    assert g.search(x, k=1) == before
+    assert g.update_settings(note=None) == {"identify_threshold": calibrated}
+    g.enroll("bob", x[2:])
+    assert g.settings() == {"identify_threshold": calibrated}
+    g.close()

@@ -1,6 +1,7 @@
 """One worker of the two-process MultiWorkerMirroredStrategy test (run as a script).
 
 Usage: python multi_worker_main.py TF_CONFIG_JSON OUT.npz MODEL_DIR [--sigterm_at N]
+       python multi_worker_main.py TF_CONFIG_JSON OUT.npz MODEL_DIR --partial_fc
 Trains the test's tiny model for a few triplet steps (global mining) on fixed batches and
 saves the final weights and losses. With `--sigterm_at N`, it runs `Trainer.fit` for 12
 steps instead, the chief sends itself SIGTERM after step N, and OUT gets the step and
@@ -40,6 +41,39 @@ def _fit_until_sigterm(strategy, data, config, out_path, sigterm_at):
     np.savez(out_path, step=-1, signum=0, chief=trainer.chief)
 
 
+def partial_fc_case(config):
+    """The ArcFace config and initial centres [D, C] of the Partial FC two-worker test."""
+    import dataclasses
+
+    import numpy as np
+
+    config = dataclasses.replace(config, loss="arcface", mining=None, partial_fc=1.0)
+    kernel = np.random.default_rng(0).normal(size=(config.embedding_dim, 8)).astype(np.float32)
+    return config, kernel
+
+
+def _partial_fc(strategy, data, config, out_path):
+    """ArcFace with Partial FC at r = 1: each worker saves its weights and its shard."""
+    import numpy as np
+
+    from tests.training.conftest import tiny_model
+    from tfface.training.trainer import Trainer
+
+    config, kernel = partial_fc_case(config)
+    trainer = Trainer(config, strategy=strategy, model=tiny_model, dataset=data)
+    trainer.partial_fc.set_weights(kernel)
+    losses = [float(trainer.train_step(images, labels)[0]) for images, labels in data]
+    weights = {f"w{i}": np.asarray(v.numpy()) for i, v in enumerate(trainer.trainable_variables)}
+    pfc = trainer.partial_fc
+    np.savez(
+        out_path,
+        losses=np.array(losses),
+        shard=pfc.shards[0].numpy(),
+        first=pfc.first_shard,
+        **weights,
+    )
+
+
 def main(tf_config, out_path, model_dir, sigterm_at=None):
     os.environ["TF_CONFIG"] = tf_config
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
@@ -55,6 +89,8 @@ def main(tf_config, out_path, model_dir, sigterm_at=None):
     from tfface.training.trainer import Trainer
 
     data, config = multi_worker_case(model_dir)
+    if sigterm_at == "partial_fc":
+        return _partial_fc(strategy, data, config, out_path)
     if sigterm_at is not None:
         return _fit_until_sigterm(strategy, data, config, out_path, int(sigterm_at))
     trainer = Trainer(config, strategy=strategy, model=tiny_model, dataset=data)
@@ -67,4 +103,5 @@ def main(tf_config, out_path, model_dir, sigterm_at=None):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4], *(sys.argv[5:6] if "--sigterm_at" in sys.argv else []))
+    mode = ["partial_fc"] if "--partial_fc" in sys.argv else []
+    main(*sys.argv[1:4], *(sys.argv[5:6] if "--sigterm_at" in sys.argv else mode))

@@ -31,7 +31,7 @@ def _free_ports(n):
     return ports
 
 
-def _run_two_workers(tmp_path, *extra):
+def _run_two_workers(tmp_path, *extra, timeout=300):
     """Runs the two workers to completion; returns their outputs (each must exit 0)."""
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
@@ -52,7 +52,7 @@ def _run_two_workers(tmp_path, *extra):
     outputs = []
     try:
         for p in procs:
-            outputs.append(p.communicate(timeout=300)[0])
+            outputs.append(p.communicate(timeout=timeout)[0])
     finally:
         for p in procs:
             if p.poll() is None:
@@ -93,4 +93,30 @@ def test_two_workers_train_like_one_device(tmp_path):
     np.testing.assert_allclose(w0["losses"], losses, atol=1e-5)
     for i, v in enumerate(trainer.trainable_variables):
         np.testing.assert_allclose(w0[f"w{i}"], v.numpy(), atol=1e-5)
+    assert losses[0] != losses[-1]
+
+
+@pytest.mark.slow
+def test_two_workers_partial_fc_r1_equals_the_full_head_on_one_device(tmp_path):
+    """Each worker holds half of the class centres; at r = 1 the sharded head trains like
+    the replicated head on one device (losses, model weights, centres)."""
+    from tests.training.multi_worker_main import partial_fc_case
+
+    _run_two_workers(tmp_path, "--partial_fc", timeout=900)  # > 300 s on a loaded 2-core VM
+    w0, w1 = (np.load(tmp_path / f"w{i}.npz") for i in range(2))
+    assert (int(w0["first"]), int(w1["first"])) == (0, 1)
+    data, config = multi_worker_case(str(tmp_path / "single"))
+    config, kernel = partial_fc_case(config)
+    config.partial_fc = 0.0
+    trainer = Trainer(
+        config, strategy=tf.distribute.OneDeviceStrategy("/cpu:0"), model=tiny_model, dataset=data
+    )
+    trainer.objective.head.kernel.assign(kernel)
+    losses = [float(trainer.train_step(x, y)[0]) for x, y in data]
+    for w in (w0, w1):
+        np.testing.assert_allclose(w["losses"], losses, rtol=1e-5)
+    for i, v in enumerate(trainer.model.trainable_variables):
+        np.testing.assert_allclose(w0[f"w{i}"], v.numpy(), atol=1e-5)
+    shards = np.concatenate([w0["shard"], w1["shard"]]).reshape(-1, kernel.shape[0])
+    np.testing.assert_allclose(shards.T, trainer.objective.head.kernel.numpy(), atol=1e-5)
     assert losses[0] != losses[-1]

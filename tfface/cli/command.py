@@ -17,18 +17,28 @@ Exit statuses:
 - 1 (`EXIT_FAILURE`): a failure while working, or nothing done: no input image could be
   read, no face was found to embed or enrol, a face is missing in a `verify` photo, the
   gallery was built by another model, a name to remove is not in the gallery.
-- 2 (`EXIT_USAGE`): a bad flag, argument or path, reported before TensorFlow loads.
+- 2 (`EXIT_USAGE`): a bad flag, argument or path, reported before TensorFlow loads (or,
+  for what only the work can count, such as too few faces for a target rate, once
+  counted: `run` raises `InputError`).
+- 130 (`EXIT_INTERRUPTED`): Ctrl-C. `main` prints one line instead of a traceback; a
+  command that keeps partial work raises `CommandInterrupted` saying what it kept.
 """
 
 import dataclasses
 import typing
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 class CommandError(Exception):
     """A command failed, or did nothing, while working: `main` prints `tfface COMMAND:
     error: MESSAGE` on stderr and exits 1."""
+
+
+class CommandInterrupted(Exception):
+    """Ctrl-C stopped a command that kept part of its work: `main` prints `tfface COMMAND:
+    interrupted: MESSAGE` (what was kept, what is left) and exits 130."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,10 +6,12 @@
     tfface enroll --gallery people.gallery people/            # people/<name>/<images>
     tfface enroll --gallery people.gallery --name "Ada" ada1.jpg ada2.jpg
     tfface identify --gallery people.gallery group.jpg --draw group_named.png
+    tfface cluster photos/ --output people/                   # person_001/ ... unclustered/
     tfface gallery list --gallery people.gallery
 
 Exit status: 0 the command did its work; 1 a failure while working, or nothing done (no
-input image could be read, no face found to embed or enrol); 2 a bad argument.
+input image could be read, no face found to embed or enrol); 2 a bad argument; 130
+interrupted (Ctrl-C: one line, no traceback; `enroll` keeps what it enrolled).
 
 Arguments, input paths, the `--model` path and the gallery path are checked before
 TensorFlow is imported: a bad one exits with status 2 at once and names the argument or the
@@ -30,8 +32,10 @@ import sys
 
 from tfface.cli.arguments import Formatter
 from tfface.cli.command import EXIT_FAILURE
+from tfface.cli.command import EXIT_INTERRUPTED
 from tfface.cli.command import EXIT_USAGE
 from tfface.cli.command import CommandError
+from tfface.cli.command import CommandInterrupted
 from tfface.cli.commands import COMMANDS
 from tfface.cli.image_files import InputError
 from tfface.recognition.model_source import ModelLoadError
@@ -85,6 +89,15 @@ def main(argv=None):
     except ModelLoadError as e:
         print(f"{prefix} --model {e}", file=sys.stderr)
         return EXIT_USAGE
+    except InputError as e:  # what only the work could count (faces found) was too little
+        print(f"{prefix} {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except CommandInterrupted as e:
+        print(f"{prefix.removesuffix(' error:')} interrupted: {e}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print(f"{prefix.removesuffix(' error:')} interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except _failure_types() as e:
         print(f"{prefix} {e}", file=sys.stderr)
         return EXIT_FAILURE

@@ -10,6 +10,8 @@
   and untrained baselines, 1:N); `scatter`: a 2-D PCA scatter PNG of embeddings.
 - `ijb_protocol`, `template_pooling`, `ijb`, `embedding_cache`: the IJB-B / IJB-C 1:1
   template protocol (the release's meta files, media → template pooling, TAR@FAR).
+- `clustering`: faces grouped by person (dlib's Chinese whispers, DBSCAN) and the scores of
+  a clustering against known identities (purity, recall, pairwise F1); `tfface cluster`.
 - `cli` (`python -m tfface.eval`): evaluate a saved model on LFW, a `.bin` pack or IJB-B/C.
 """
 

@@ -265,6 +265,21 @@ class Gallery:
         """Renames an identity; raises GalleryError if `old` is missing or `new` exists."""
         self._store.rename(check_name(old, "old"), check_name(new, "new"))
 
+    # --- settings -------------------------------------------------------------------
+    def settings(self):
+        """The gallery's settings (a dict; {} when none were written), e.g.
+        `"identify_threshold"`, which `tfface calibrate` writes and `tfface identify` reads."""
+        return self._store.read_settings()
+
+    def update_settings(self, **changes):
+        """Merges `changes` into the settings and returns them; `key=None` deletes a key.
+        Keys are strings, values anything JSON can hold."""
+        try:
+            json.dumps(changes, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"settings must be JSON-serialisable: {changes!r} ({e})") from e
+        return self._store.update_settings(changes)
+
     # --- reads ----------------------------------------------------------------------
     def identities(self):
         """[(name, number of embeddings)] sorted by name."""
@@ -274,7 +289,8 @@ class Gallery:
         return any(n == name for n, _ in self.identities())
 
     def stats(self):
-        """A JSON-ready summary: location, backend, counts, model, index, size on disk."""
+        """A JSON-ready summary: location, backend, counts, model, index, size on disk and
+        settings (e.g. the calibrated open-set threshold)."""
         ids = self.identities()
         return {
             "location": self.location,
@@ -286,6 +302,7 @@ class Gallery:
             "index": self.index,
             "dtype": self.dtype,
             "bytes_on_disk": self._store.file_size(),
+            "settings": self.settings(),
         }
 
     def search(self, probes, k=5, by="max", model_info=None):

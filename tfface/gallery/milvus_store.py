@@ -17,7 +17,8 @@ Layout, for a collection `C`:
   `digest` (the same de-duplication key as the embedded store), `metadata` (JSON text),
   `vector` (FLAT index, inner product; consistency level Strong, so an enrolment is
   visible to the next search). The recorded model is the collection property
-  `tfface.model_info`.
+  `tfface.model_info`, the settings (`Store.read_settings`) the property `tfface.settings`
+  (JSON; updated read-modify-write, so two concurrent updates can lose one).
 - `C_means`: one row per identity: `name_key` (primary), `name`, `count`, `vector` = the
   mean of its unit embeddings, kept up to date on every write, for `by="mean"`.
 `by="max"` is Milvus' grouping search on `name_key` (Milvus 2.4 or later): the best row of
@@ -43,6 +44,7 @@ from tfface.gallery.store import Store
 
 _DEFAULT_COLLECTION = "tfface_gallery"
 _MODEL_PROPERTY = "tfface.model_info"
+_SETTINGS_PROPERTY = "tfface.settings"
 _COLLECTION_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
 _MAX_TEXT = 65535
 _BATCH = 1000
@@ -208,6 +210,32 @@ class MilvusStore(Store):
             )
         self._load()
         return self.read_model_info()
+
+    # --- settings -------------------------------------------------------------------
+    def read_settings(self):
+        if not self._client.has_collection(self.collection):
+            return {}
+        props = self._client.describe_collection(self.collection).get("properties", {})
+        value = props.get(_SETTINGS_PROPERTY)
+        return {} if value is None else json.loads(value)
+
+    def update_settings(self, changes):
+        settings = self.read_settings()
+        for key, value in changes.items():
+            if value is None:
+                settings.pop(key, None)
+            else:
+                settings[key] = value
+        text = json.dumps(settings)
+        if len(text) > _MAX_TEXT:
+            raise ValueError(
+                f"A Milvus gallery keeps settings up to {_MAX_TEXT} characters of JSON. "
+                f"Received: {len(text)}"
+            )
+        self._client.alter_collection_properties(
+            self.collection, properties={_SETTINGS_PROPERTY: text}
+        )
+        return settings
 
     # --- helpers --------------------------------------------------------------------
     def _all(self, collection, filter, fields):

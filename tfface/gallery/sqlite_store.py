@@ -17,7 +17,7 @@ other processes read while one writes. Settings and what they buy:
   mid-way leaves every earlier call intact.
 
 Schema:
-    meta(key, value)                 model_info JSON, dim, generation counters
+    meta(key, value)                 model_info JSON, settings JSON, generation counters
     identities(id, name UNIQUE)      names are data: never used as paths
     embeddings(id, identity, source, digest, vector, metadata)
         UNIQUE(identity, digest): the same vector twice for one identity is one row
@@ -141,6 +141,33 @@ class SQLiteStore(MirroredStore):
                 "INSERT OR IGNORE INTO meta VALUES ('model_info', ?)", (json.dumps(info),)
             )
         return self.read_model_info()
+
+    # --- settings -------------------------------------------------------------------
+    def read_settings(self):
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
+        return {} if row is None else json.loads(row[0])
+
+    def update_settings(self, changes):
+        """Read, merge and write in one transaction: concurrent updates never lose a key.
+        Not through `_write`: settings are not rows, so no generation changes."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            settings = self.read_settings()
+            for key, value in changes.items():
+                if value is None:
+                    settings.pop(key, None)
+                else:
+                    settings[key] = value
+            self._db.execute(
+                "INSERT INTO meta VALUES ('settings', ?) ON CONFLICT(key) DO UPDATE "
+                "SET value = excluded.value",
+                (json.dumps(settings),),
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return settings
 
     def generations(self):
         rows = dict(

@@ -19,6 +19,11 @@ What every store provides, and its semantics:
   (the first writer wins) and returns what is recorded. `Gallery.open` raises
   `GalleryNotFoundError` for a location without a record when `create=False`, and
   `GalleryModelMismatchError` when the caller's model disagrees with the record.
+- Settings. `read_settings()` is a JSON-ready dict of the gallery's settings ({} when
+  none were written), e.g. the open-set threshold `tfface calibrate` fitted for it;
+  `update_settings(changes)` merges `changes` into them (a key set to None is deleted),
+  keeps them across close and reopen, and returns the new dict. Settings are not rows:
+  they change no count, search or generation.
 - Enrolment. `add(name, vectors, digests, sources, metadata)` adds rows for one identity
   and returns how many were new. A row is a duplicate, and skipped, when its identity
   already has a row with the same digest (the same direction) or the same non-None source,
@@ -86,6 +91,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def write_model_info(self, info):
         """Records `info` unless a record exists; returns the recorded one."""
+
+    @abc.abstractmethod
+    def read_settings(self):
+        """The gallery's settings, a JSON-ready dict ({} when none were written)."""
+
+    @abc.abstractmethod
+    def update_settings(self, changes):
+        """Merges `changes` into the settings (None deletes a key); returns the new dict."""
 
     @abc.abstractmethod
     def add(self, name, vectors, digests, sources, metadata):

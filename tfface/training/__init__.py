@@ -5,13 +5,15 @@
   train → held-out verification next to baselines → SavedModel export (what train.py runs).
 - `Objective`: the per-replica loss (margin heads, center loss, triplet mining on the
   all-gathered global batch); `LOSSES`: the losses of the head table (`heads`).
+- `PartialFC`: a margin head sharded over the replicas with negative sampling
+  (`train.py --partial_fc=r`).
 
 Modules, TF-free first (train.py checks its flags, config and data with them before
 TensorFlow loads): `choices` (the names of strategies, optimizers, schedules, mining
 scopes, distances), `heads` (the head table), `schema` (`TrainConfig`), `flags` (train.py's
 absl flags), `preflight` (the checks before any work), `run_dir` (config.json,
 revision.txt, resume rules), `errors`. With TensorFlow: `strategy`, `schedules`,
-`objective`, `signals`, `checkpoints`, `trainer` (the loop), `pipeline`
+`objective`, `partial_fc`, `signals`, `checkpoints`, `trainer` (the loop), `pipeline`
 (`train_and_evaluate`).
 """
 
@@ -23,6 +25,7 @@ _EXPORTS = {
     "LOSSES": "heads",
     "NonFiniteLossError": "errors",
     "Objective": "objective",
+    "PartialFC": "partial_fc",
     "TrainConfig": "schema",
     "Trainer": "trainer",
     "TrainingInterrupted": "errors",

@@ -66,6 +66,8 @@ class Objective(tf.Module):
         center_weight: λ in softmax + λ·center (center loss only).
         center_alpha: center update rate α (center loss only).
         seed: seed of a head that draws random numbers (`HeadSpec.seeded`, ElasticFace).
+        partial_fc: a `tfface.training.partial_fc.PartialFC` built for this loss's head:
+            it replaces the replicated head (margin heads only) and computes the loss.
 
     Call arguments:
         embeddings: float32 [b, D] unit embeddings of this replica's shard.
@@ -100,6 +102,7 @@ class Objective(tf.Module):
         center_weight=0.01,
         center_alpha=0.5,
         seed=None,
+        partial_fc=None,
     ):
         super().__init__(name="objective")
         self.spec = get_head(loss)
@@ -128,7 +131,16 @@ class Objective(tf.Module):
         self.head_kwargs = dict(head_kwargs or {})
         self.center_weight = center_weight
         self.center_alpha = center_alpha
-        self.head = build_head(loss, num_classes, self.head_kwargs, seed=seed)
+        if partial_fc is not None and not self.spec.margin_head:
+            raise ValueError(f"`partial_fc` needs a margin head. Received: loss={loss!r}")
+        self.partial_fc = partial_fc
+        if partial_fc is None:
+            self.head = build_head(loss, num_classes, self.head_kwargs, seed=seed)
+        else:
+            # The shards are plain per-device variables; a checkpoint holds their
+            # canonical [C, D] layout (this Trackable) and the head's state.
+            self.head = partial_fc.head
+            self.partial_fc_state = partial_fc.checkpoint_state
         self.center = None
         if self.spec.center:
             from tfface import layers
@@ -184,6 +196,10 @@ class Objective(tf.Module):
             # Their logits scale with ‖x‖ (or centers live in feature space): on unit
             # vectors the softmax could never become confident.
             embeddings = tf.cast(features, tf.float32)
+        if self.partial_fc is not None:
+            return self.partial_fc(
+                embeddings, labels, global_labels=global_labels, training=training
+            )
         stats = {}
         if self.spec.quality:
             stats["feature_norm"] = tf.reduce_mean(tf.norm(embeddings, axis=-1))

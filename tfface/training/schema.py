@@ -114,6 +114,12 @@ class TrainConfig:
     )
     center_weight: float = _field(0.01, "objective", "Center loss weight λ (loss=center).")
     center_alpha: float = _field(0.5, "objective", "Center update rate α (loss=center).")
+    partial_fc: float = _field(
+        0.0,
+        "objective",
+        "Partial FC sampling rate r in (0, 1]: class centres sharded over the replicas, "
+        "negatives sampled (margin heads; 0: the replicated head).",
+    )
     # === optimizer ===
     optimizer: str = _field("adam", "optimizer", "Optimizer.", OPTIMIZERS)
     learning_rate: float = _field(1e-3, "optimizer", "Peak learning rate.")
@@ -254,6 +260,26 @@ class TrainConfig:
             raise ValueError(
                 f"`center_weight` must be >= 0. Received: center_weight={self.center_weight}"
             )
+        if self.partial_fc:
+            if isinstance(self.partial_fc, bool) or not 0 < self.partial_fc <= 1:
+                raise ValueError(
+                    "`partial_fc` must be a sampling rate in (0, 1] (0: off). "
+                    f"Received: partial_fc={self.partial_fc!r}"
+                )
+            if self.strategy == "multi_worker":
+                # Checkpoints gather the shards into one layout; across workers not yet.
+                raise ValueError(
+                    "`partial_fc` does not support strategy='multi_worker' checkpoints yet; "
+                    "use one machine's GPUs (strategy='mirrored'). Received: "
+                    f"strategy={self.strategy!r}, partial_fc={self.partial_fc}"
+                )
+            if not spec.margin_head:
+                raise ValueError(
+                    "`partial_fc` applies to margin heads only (it shards their class "
+                    f"centres). Received: loss={self.loss!r}, partial_fc={self.partial_fc}"
+                )
+        elif self.partial_fc != 0:
+            raise ValueError(f"`partial_fc` must be in (0, 1]. Received: {self.partial_fc!r}")
         if self.head_kwargs and not spec.margin_head:
             raise ValueError(
                 f"`head_kwargs` apply to margin heads only. Received: loss={self.loss!r}, "

@@ -96,6 +96,12 @@ class Trainer:
         try:
             with self.strategy.scope():
                 self._build_model(model)
+                self.schedule = WarmupSchedule(
+                    config.learning_rate,
+                    total_steps=self.total_steps,
+                    warmup_steps=config.warmup_steps,
+                    decay=config.lr_schedule,
+                )
                 self.objective = Objective(
                     config.loss,
                     self.num_classes,
@@ -107,14 +113,9 @@ class Trainer:
                     center_weight=config.center_weight,
                     center_alpha=config.center_alpha,
                     seed=config.seed,
+                    partial_fc=self._build_partial_fc(),
                 )
                 self.objective.build(self.model.output.shape[-1])
-                self.schedule = WarmupSchedule(
-                    config.learning_rate,
-                    total_steps=self.total_steps,
-                    warmup_steps=config.warmup_steps,
-                    decay=config.lr_schedule,
-                )
                 self.optimizer = make_optimizer(
                     config.optimizer,
                     self.schedule,
@@ -125,6 +126,13 @@ class Trainer:
                 self.optimizer.build(self.trainable_variables)
         finally:
             keras.mixed_precision.set_dtype_policy(previous_policy)
+        if self.partial_fc is not None:
+            pfc = self.partial_fc
+            self.log(
+                f"Partial FC r={config.partial_fc:g}: {pfc.num_classes} classes in "
+                f"{pfc.num_shards} shard(s) of {pfc.shard_size}; {pfc.num_sampled} rows per "
+                f"shard per step ({pfc.optimizer} on the sampled rows)."
+            )
         # Host-side counters; checkpointed with everything else.
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
@@ -169,6 +177,33 @@ class Trainer:
             # AdaFace/MagFace make ‖x‖ a quality score: the export carries it (embed_quality).
             self.model.tfface_quality_scores = ("embedding_norm",)
         return self.model
+
+    def _build_partial_fc(self):
+        """The sharded head of `--partial_fc` (None when off); its centres are updated by
+        its own sparse optimizer (the same maths as `config.optimizer`, sampled rows only)."""
+        cfg = self.config
+        if not cfg.partial_fc:
+            return None
+        from tfface.training.heads import build_head
+        from tfface.training.partial_fc import PartialFC
+
+        return PartialFC(
+            build_head(cfg.loss, self.num_classes, cfg.head_kwargs, seed=cfg.seed),
+            self.model.output.shape[-1],
+            strategy=self.strategy,
+            sample_rate=cfg.partial_fc,
+            global_batch_size=cfg.global_batch_size,
+            # Keras' Adam with weight decay is AdamW's decoupled update.
+            optimizer="sgd" if cfg.optimizer == "sgd" else "adamw",
+            learning_rate=self.schedule,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            seed=cfg.seed,
+        )
+
+    @property
+    def partial_fc(self):
+        return self.objective.partial_fc
 
     @property
     def trainable_variables(self):
@@ -233,23 +268,35 @@ class Trainer:
             if self.config.mixed_precision:
                 scaled = self.optimizer.scale_loss(scaled)
         variables = self.trainable_variables
-        grads = tape.gradient(scaled, variables)
+        pfc = self.partial_fc
+        shard = [pfc.shards[pfc.local_index()]] if pfc is not None else []
+        grads = tape.gradient(scaled, variables + shard)
+        # This replica's sampled centre rows: (values [k, K, D], rows [k]), or ().
+        head = ()
+        if pfc is not None:
+            sparse = grads.pop()
+            head = (sparse.values, sparse.indices)
         # Decided while tracing: variables without a gradient are left out of the update.
         self._update_variables = [v for g, v in zip(grads, variables, strict=True) if g is not None]
         grads = [g for g in grads if g is not None]
         # The global norm, not the loss: a fused oneDNN Conv2D+ReLU maps NaN to 0 in the
         # forward pass (BUILD_NOTES.md, NaN guard) while the backward pass still spreads it.
-        finite = tf.math.is_finite(tf.linalg.global_norm(grads))
+        finite = tf.math.is_finite(tf.linalg.global_norm(grads + list(head[:1])))
         stats = {k: tf.cast(v, tf.float32) for k, v in stats.items()}
-        return loss, stats, grads, tf.cast(tf.logical_not(finite), tf.float32)
+        return loss, stats, grads, tf.cast(tf.logical_not(finite), tf.float32), head
 
-    def _apply(self, grads):
+    def _apply(self, grads, head=()):
         self.optimizer.apply_gradients(zip(grads, self._update_variables, strict=True))
+        if head:
+            scale = self.optimizer.dynamic_scale if self.config.mixed_precision else None
+            self.partial_fc.apply(*head, loss_scale=scale)
 
     def _variables(self, with_optimizer):
         """The model's and the objective layers' variables (and the optimizer's), each once."""
         objective = [w for layer in self.objective.layers for w in layer.weights]
         optimizer = list(self.optimizer.variables) if with_optimizer else []
+        if self.partial_fc is not None:
+            objective += self.partial_fc.variables  # plain per-device shards and slots
         unique = {id(v): v for v in list(self.model.variables) + objective + optimizer}
         return list(unique.values())
 
@@ -278,7 +325,7 @@ class Trainer:
         forward_state = self._forward_state_variables()
         before = [tf.identity(v) for v in forward_state]
         with tf.control_dependencies(before):
-            loss, stats, grads, bad = strategy.run(
+            loss, stats, grads, bad, head = strategy.run(
                 self._gradients, args=(images, labels, global_labels)
             )
         mean = tf.distribute.ReduceOp.MEAN
@@ -298,7 +345,7 @@ class Trainer:
         finite = tf.logical_and(loss_finite, tf.equal(bad, 0.0))
 
         def apply():
-            strategy.run(self._apply, args=(grads,))
+            strategy.run(self._apply, args=(grads, head))
             return tf.constant(True)
 
         def skip():

@@ -2,6 +2,8 @@
 them in. A new command is a module here with a `COMMAND = Command(...)` (see
 `tfface.cli.command`) and one line below."""
 
+from tfface.cli.commands import calibrate
+from tfface.cli.commands import cluster
 from tfface.cli.commands import detect
 from tfface.cli.commands import embed
 from tfface.cli.commands import enroll
@@ -9,6 +11,9 @@ from tfface.cli.commands import gallery
 from tfface.cli.commands import identify
 from tfface.cli.commands import verify
 
-COMMANDS = tuple(module.COMMAND for module in (detect, embed, verify, enroll, identify, gallery))
+COMMANDS = tuple(
+    module.COMMAND
+    for module in (detect, embed, verify, enroll, identify, calibrate, cluster, gallery)
+)
 
 __all__ = ["COMMANDS"]

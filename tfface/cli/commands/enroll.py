@@ -5,8 +5,15 @@ one person. One face per photo (`--policy`). A person none of whose photos gave 
 named as not enrolled; a run that enrolled nobody exits 1 and creates no gallery.
 `--min_quality=X` skips faces whose quality score (the feature norm of an AdaFace/MagFace
 model, `Face.quality["embedding_norm"]`) is below X, and reports them.
+
+Each photo is committed as it is embedded, so Ctrl-C loses at most the photo in hand: the
+run stops with one line ("interrupted: N photos enrolled, M left; rerun to continue",
+exit 130). A rerun skips, before embedding them, the photos the gallery already holds for
+that person: the same file (its absolute path, the row's source) or the same content at
+another path (the SHA-256 of the file, kept in the row's metadata as `file_sha256`).
 """
 
+import hashlib
 import math
 import os
 
@@ -16,6 +23,7 @@ from tfface.cli import photos
 from tfface.cli.command import EXIT_OK
 from tfface.cli.command import Command
 from tfface.cli.command import CommandError
+from tfface.cli.command import CommandInterrupted
 from tfface.cli.image_files import InputError
 from tfface.cli.image_files import expand_images
 from tfface.cli.image_files import identity_tree
@@ -91,6 +99,40 @@ def check(args):
     return people
 
 
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _enrolled_files(gallery):
+    """{name: (sources, file digests)} of the rows a gallery holds."""
+    known = {}
+    for name, source, _, metadata in gallery.rows():
+        sources, digests = known.setdefault(name, (set(), set()))
+        if source is not None:
+            sources.add(source)
+        if metadata and metadata.get("file_sha256"):
+            digests.add(metadata["file_sha256"])
+    return known
+
+
+def _pending(name, paths, known):
+    """[(absolute path, sha256)] of the photos not yet enrolled for `name`, and how many are."""
+    sources, digests = known.get(name, ((), ()))
+    pending = []
+    for path in paths:
+        source = os.path.abspath(path)
+        if source in sources:
+            continue
+        digest = file_sha256(path)
+        if digest not in digests:
+            pending.append((path, source, digest))
+    return pending, len(paths) - len(pending)
+
+
 def run(args, people):
     import numpy as np
 
@@ -105,39 +147,67 @@ def run(args, people):
         gallery = Gallery.open(args.gallery, model_info=model_info, create=False)
     except GalleryNotFoundError:
         gallery = None
+    known = {} if gallery is None else _enrolled_files(gallery)
+    plan = [(name, paths, *_pending(name, paths, known)) for name, paths in people]
+    left = sum(len(pending) for _, _, pending, _ in plan)
     report = {"gallery": args.gallery, "people": [], "skipped": [], "below_min_quality": 0}
+    photos_enrolled = 0
     try:
-        for name, paths in people:
-            items, skipped = photos.embed_items(recognizer, args, paths, f"enroll {name}")
-            before = len(items)
-            items = _quality_filter(items, args, skipped)
-            report["below_min_quality"] += before - len(items)
-            report["skipped"] += skipped
-            added = 0
-            if items:
-                if gallery is None:
-                    gallery = Gallery.open(args.gallery, model_info=model_info, create=True)
-                added = gallery.enroll(
-                    name,
-                    np.stack([e for _, _, e in items]),
-                    sources=[os.path.abspath(p) for p, _, _ in items],
-                )
+        for name, paths, pending, already in plan:
+            enrolled = added = 0
+            # One photo at a time, each committed: an interruption keeps every photo before.
+            for path, source, digest in output.progress(pending, args, f"enroll {name}"):
+                items, skipped = photos.embed_items(recognizer, args, [path], f"enroll {name}")
+                before = len(items)
+                items = _quality_filter(items, args, skipped)
+                report["below_min_quality"] += before - len(items)
+                report["skipped"] += skipped
+                if items:
+                    if gallery is None:
+                        gallery = Gallery.open(args.gallery, model_info=model_info, create=True)
+                    added += gallery.enroll(
+                        name,
+                        np.stack([e for _, _, e in items]),
+                        sources=[source] * len(items),
+                        metadata=[{"file_sha256": digest}] * len(items),
+                    )
+                    enrolled += len(items)
+                    photos_enrolled += 1
+                left -= 1
             report["people"].append(
-                {"name": name, "images": len(paths), "enrolled": len(items), "new": added}
+                {
+                    "name": name,
+                    "images": len(paths),
+                    "already_enrolled": already,
+                    "enrolled": enrolled,
+                    "new": added,
+                }
             )
         total = 0 if gallery is None else len(gallery.identities())
+    except KeyboardInterrupt:
+        raise CommandInterrupted(
+            f"{photos_enrolled} photos enrolled, {left} left; rerun to continue"
+        ) from None
     finally:
         if gallery is not None:
             gallery.close()
     enrolled = [p for p in report["people"] if p["enrolled"]]
-    report["not_enrolled"] = [p["name"] for p in report["people"] if not p["enrolled"]]
+    report["not_enrolled"] = [
+        p["name"] for p in report["people"] if not p["enrolled"] and not p["already_enrolled"]
+    ]
+    report["already_enrolled"] = sum(p["already_enrolled"] for p in report["people"])
     report["gallery_people"] = total
-    rows = [[p["name"], p["images"], p["enrolled"], p["new"]] for p in report["people"]]
-    lines = output.table(rows, ["name", "images", "faces enrolled", "new"])
+    rows = [
+        [p["name"], p["images"], p["already_enrolled"], p["enrolled"], p["new"]]
+        for p in report["people"]
+    ]
+    lines = output.table(rows, ["name", "images", "already enrolled", "faces enrolled", "new"])
     lines.append(
         f"{sum(p['enrolled'] for p in enrolled)} face(s) of {len(enrolled)} people "
         f"enrolled into {args.gallery} ({total} people in it)."
     )
+    if report["already_enrolled"]:
+        lines.append(f"{report['already_enrolled']} already enrolled, skipped.")
     if args.min_quality is not None:
         lines.append(
             f"{report['below_min_quality']} face(s) below --min_quality {args.min_quality} "
@@ -150,7 +220,7 @@ def run(args, people):
             + "."
         )
     output.emit(args, report, lines + output.skipped_lines(report["skipped"]))
-    if not enrolled:
+    if not enrolled and not report["already_enrolled"]:
         raise CommandError(
             "nothing enrolled: no usable face for "
             + ", ".join(report["not_enrolled"])

@@ -1,4 +1,9 @@
-"""`tfface identify --gallery G PHOTOS [--draw OUT]`: who is each face? (top-k matches)"""
+"""`tfface identify --gallery G PHOTOS [--draw OUT]`: who is each face? (top-k matches)
+
+The open-set threshold (a best match below it is "unknown") is, first found: `--threshold`,
+the gallery's calibrated one (`tfface calibrate --gallery G`), the model's exported 1:1
+threshold. The run says which one it used.
+"""
 
 from tfface.cli import arguments
 from tfface.cli import output
@@ -6,6 +11,7 @@ from tfface.cli import photos
 from tfface.cli.command import EXIT_OK
 from tfface.cli.command import Command
 from tfface.cli.command import CommandError
+from tfface.cli.commands.calibrate import IDENTIFY_THRESHOLD
 from tfface.cli.image_files import InputError
 from tfface.cli.image_files import expand_images
 
@@ -21,7 +27,8 @@ def add_arguments(parser):
         "--threshold",
         type=float,
         default=None,
-        help="open-set threshold: a best match below it is 'unknown' (default: the model's)",
+        help="open-set threshold: a best match below it is 'unknown' (default: the gallery's "
+        "calibrated one, else the model's)",
     )
     parser.add_argument(
         "--by",
@@ -56,12 +63,51 @@ def _identity_dict(identity, best, threshold, matches, face):
     }
 
 
-def _identify_crops(recognizer, gallery, args, images):
+def open_set_threshold(args, gallery, recognizer):
+    """(threshold or None, where it came from): `--threshold` > the gallery's calibrated
+    threshold > the model's exported one."""
+    if args.threshold is not None:
+        return args.threshold, {"source": "--threshold"}
+    calibrated = gallery.settings().get(IDENTIFY_THRESHOLD)
+    if calibrated is not None:
+        return float(calibrated["value"]), dict(calibrated, source="gallery")
+    if recognizer.identify_threshold is not None:
+        return recognizer.identify_threshold, {"source": "model"}
+    return None, {"source": None}
+
+
+def describe_threshold(threshold, origin, gallery_people):
+    """The summary line: the threshold and which one it is."""
+    if threshold is None:
+        return (
+            "open-set threshold: none (model not calibrated; pass --threshold or run "
+            "`tfface calibrate`)"
+        )
+    text = f"open-set threshold: {threshold:.4f}"
+    if origin["source"] == "--threshold":
+        return text + " (--threshold)"
+    if origin["source"] == "model":
+        return text + (
+            " (the model's exported 1:1 threshold; `tfface calibrate` fits one for this gallery)"
+        )
+    ((kind, target),) = origin["target"].items()
+    text += f" (the gallery's, calibrated at {kind.upper()} {target:g}"
+    people = origin.get("gallery_people")
+    if people is not None and people != gallery_people:
+        text += f" with {people} people; it now has {gallery_people}: rerun `tfface calibrate`"
+    return text + ")"
+
+
+def _identify_crops(recognizer, gallery, args, images, threshold):
     import numpy as np
 
     items, skipped = photos.embed_items(recognizer, args, images, "identify")
     found = recognizer.search(
-        np.stack([e for _, _, e in items]) if items else [], gallery, args.k, by=args.by
+        np.stack([e for _, _, e in items]) if items else [],
+        gallery,
+        args.k,
+        threshold=threshold,
+        by=args.by,
     )
     results = [
         {"path": path, "faces": [_identity_dict(identity, best, t, matches, None)]}
@@ -70,7 +116,7 @@ def _identify_crops(recognizer, gallery, args, images):
     return results, skipped
 
 
-def _identify_photos(recognizer, gallery, args, images):
+def _identify_photos(recognizer, gallery, args, images, threshold):
     import numpy as np
 
     from tfface.cli.draw import draw_faces
@@ -79,7 +125,11 @@ def _identify_photos(recognizer, gallery, args, images):
 
     def on_faces(path, image, faces):
         found = recognizer.search(
-            np.stack([f.embedding for f in faces]) if faces else [], gallery, args.k, by=args.by
+            np.stack([f.embedding for f in faces]) if faces else [],
+            gallery,
+            args.k,
+            threshold=threshold,
+            by=args.by,
         )
         entries = [
             _identity_dict(identity, best, t, matches, face.to_dict())
@@ -110,8 +160,10 @@ def run(args, images):
     recognizer = photos.recognizer(args)
     gallery = Gallery.open(args.gallery, model_info=recognizer.model.model_info(), create=False)
     try:
+        threshold, origin = open_set_threshold(args, gallery, recognizer)
+        gallery_people = len(gallery.identities())
         identify = _identify_crops if args.aligned else _identify_photos
-        results, skipped = identify(recognizer, gallery, args, images)
+        results, skipped = identify(recognizer, gallery, args, images, threshold)
     finally:
         gallery.close()
     rows = []
@@ -123,16 +175,14 @@ def run(args, images):
             sim = "" if e["similarity"] is None else f"{e['similarity']:.3f}"
             rows.append([r["path"], i, e["identity"], sim, others])
     lines = output.table(rows, ["image", "face", "identity", "similarity", "next matches"])
-    threshold = recognizer.identify_threshold if args.threshold is None else args.threshold
-    lines.append(
-        "open-set threshold: "
-        + (
-            "none (model not calibrated; pass --threshold)"
-            if threshold is None
-            else f"{threshold:.4f}"
-        )
-    )
-    payload = {"gallery": args.gallery, "images": results, "skipped": skipped}
+    lines.append(describe_threshold(threshold, origin, gallery_people))
+    payload = {
+        "gallery": args.gallery,
+        "threshold": threshold,
+        "threshold_source": origin["source"],
+        "images": results,
+        "skipped": skipped,
+    }
     output.emit(args, payload, lines + output.skipped_lines(skipped))
     if not results:
         raise CommandError(f"no image could be read: {photos.describe_skipped(skipped)}")
