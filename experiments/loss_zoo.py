@@ -1,6 +1,6 @@
 """Loss zoo: every tfface objective on harder synthetic faces, ± over seeds, one figure each.
 
-Command (the full zoo: 10 objectives × 3 seeds of `train.py`, hours on 2 CPU cores):
+Command (the full zoo: 16 objectives × 3 seeds of `train.py`, hours on 2 CPU cores):
 
     python experiments/loss_zoo.py
 
@@ -13,7 +13,10 @@ at this short budget):
         -- --identities_per_batch=16
 
 The objectives are the head table's (`tfface.training.heads.runs()`: every loss, one per
-triplet mining), so a new head joins the zoo with its entry.
+triplet mining), so a new head joins the zoo with its entry. The six modern heads
+(adaface, magface, curricularface, subcenter, elastic_arcface, elastic_cosface) were run
+at the setting above with `--losses=` naming them (BENCHMARKS.md, "Loss zoo: the modern
+margin heads").
 Each (objective, seed) is one `python train.py --loss=… --seed=S --data=… --steps=…` run
 (subprocess, `--noexport`) into `<out>/<objective>/seed<S>/`, with its console output in
 `train.log` there. A run whose `eval/summary.json` already exists is reused, so an
@@ -215,6 +218,12 @@ def parse_args(argv):
     parser.add_argument("--out", default=os.path.join(ROOT, "runs", "loss_zoo"))
     parser.add_argument("--figures_dir", default=os.path.join(ROOT, "docs", "images"))
     parser.add_argument(
+        "--finished_only",
+        action="store_true",
+        help="train nothing: tabulate the (objective, seed) runs whose eval/summary.json "
+        "exists under --out (the seeds column says how many each row has)",
+    )
+    parser.add_argument(
         "extra", nargs="*", help="further train.py flags after `--` (e.g. -- --batch=64)"
     )
     args = parser.parse_args(argv)
@@ -238,6 +247,21 @@ def main(argv=None):
     from tqdm import tqdm
 
     jobs = [(name, seed) for name in args.losses for seed in args.seeds]
+    if args.finished_only:
+
+        def done(name, seed):
+            return os.path.exists(
+                os.path.join(run_dir(args.out, name, seed), "eval", "summary.json")
+            )
+
+        missing = [job for job in jobs if not done(*job)]
+        for name, seed in missing:
+            print(f"not finished, left out: {name} seed {seed}")
+        jobs = [job for job in jobs if done(*job)]
+        args.losses = [n for n in args.losses if any(j[0] == n for j in jobs)]
+        if not args.losses:
+            print("no finished run under --out", file=sys.stderr)
+            return 1
     summaries = {name: [] for name in args.losses}
     start = time.time()
     for name, seed in tqdm(jobs, desc="train.py runs", unit="run"):
@@ -257,14 +281,17 @@ def main(argv=None):
     with open(os.path.join(args.out, "zoo.json"), "w") as f:
         json.dump({"settings": vars(args), "stats": stats}, f, indent=1)
 
+    seeds_of = {name: [s for n, s in jobs if n == name] for name in args.losses}
     curves = {
-        name: [read_scalars(os.path.join(run_dir(args.out, name, s), "train")) for s in args.seeds]
+        name: [
+            read_scalars(os.path.join(run_dir(args.out, name, s), "train")) for s in seeds_of[name]
+        ]
         for name in args.losses
     }
     draw_curves(curves, os.path.join(args.figures_dir, "loss_zoo_curves.png"))
     rocs = {}
     for name in args.losses:
-        path = os.path.join(run_dir(args.out, name, args.seeds[0]), "eval", "heldout.json")
+        path = os.path.join(run_dir(args.out, name, seeds_of[name][0]), "eval", "heldout.json")
         with open(path) as f:
             held_out = json.load(f)
         rocs[name] = (np.array(held_out["roc_fpr"]), np.array(held_out["roc_tpr"]), held_out["auc"])

@@ -55,6 +55,10 @@ def parsed_flags():
         ({"loss": "arcface", "accumulate_steps": 3}, "must be divisible by `accumulate_steps`"),
         ({"loss": "triplet", "accumulate_steps": 2}, "mining would see only one micro-batch"),
         ({"clip_norm": -1.0}, "`clip_norm` must be a finite number > 0"),
+        ({"loss": "subcenter", "subcenters": 1.5}, "--subcenters must be an integer"),
+        ({"loss": "arcface", "margin_std": 0.1}, "--margin_std does not apply to --loss=arcface"),
+        ({"loss": "magface", "magface_margins": ["0.4"]}, "two values lower_margin"),
+        ({"loss": "adaface", "lambda_g": 3.0}, "it applies to --loss=magface"),
     ],
 )
 def test_flag_errors_name_the_flag(overrides, message):
@@ -83,6 +87,33 @@ def test_per_loss_defaults_and_overrides():
     with flagsaver.flagsaver(loss="softmax", epochs=2):
         config = train.config_from_flags()
         assert (config.steps, config.epochs) == (0, 2)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    ["adaface", "magface", "curricularface", "subcenter", "elastic_arcface", "elastic_cosface"],
+)
+def test_new_heads_defaults_run_name_and_data(loss):
+    with flagsaver.flagsaver(loss=loss):
+        config = train.config_from_flags()
+        assert config.head_kwargs == heads.HEADS[loss].defaults
+        assert config.head_kwargs["scale"] == 16.0  # the table's s for small identity counts
+        assert config.model_dir == os.path.join("runs", loss)
+        assert config.data == heads.HEAD_DATA
+
+
+def test_new_head_flags_reach_the_config():
+    with flagsaver.flagsaver(loss="subcenter", subcenters=2.0, margin=0.4):
+        kwargs = train.config_from_flags().head_kwargs
+        assert kwargs["sub_centers"] == 2 and isinstance(kwargs["sub_centers"], int)
+        assert kwargs["margin"] == 0.4
+    with flagsaver.flagsaver(loss="elastic_cosface", margin_std=0.02):
+        assert train.config_from_flags().head_kwargs["std"] == 0.02
+    with flagsaver.flagsaver(loss="magface", magface_norms=["5", "60"], lambda_g=20.0):
+        kwargs = train.config_from_flags().head_kwargs
+        assert (kwargs["lower_norm"], kwargs["upper_norm"], kwargs["lambda_g"]) == (5, 60, 20)
+    with flagsaver.flagsaver(loss="adaface", adaface_h=0.5):
+        assert train.config_from_flags().head_kwargs["h"] == 0.5
 
 
 def test_config_file_then_flag_overrides(tmp_path):
@@ -170,6 +201,8 @@ def _lfw_pairs(tmp_path, ext="jpg", make_images=True):
         "data_typo",
         "backbone_unknown",
         "negative_margin",
+        "magface_margins_reversed",
+        "zero_subcenters",
         "bin_missing",
         "triplet_single_identity",
     ],
@@ -203,6 +236,12 @@ def test_bad_inputs_exit_2_before_any_work(tmp_path, capsys, case):
     elif case == "negative_margin":
         overrides.update(loss="arcface", margin=-1.0)
         expect = ["--loss=arcface", "margin=-1.0"]
+    elif case == "magface_margins_reversed":
+        overrides.update(loss="magface", magface_margins=["0.8", "0.4"])
+        expect = ["--loss=magface", "upper_margin"]
+    elif case == "zero_subcenters":
+        overrides.update(loss="subcenter", subcenters=0.0)
+        expect = ["--loss=subcenter", "sub_centers"]
     elif case == "bin_missing":
         overrides.update(eval_data="bin:/nope.bin")
         expect = ["--eval_data=bin:/nope.bin", "'/nope.bin' is not a file"]
@@ -301,6 +340,11 @@ def _bad_case_files(tmp_path):
         (["--loss=sphereface", "--scale=30"], "--scale does not apply to --loss=sphereface"),
         (["--loss=combined", "--margins=1,0.3"], "--margins needs three values m1,m2,m3"),
         (["--loss=sphereface", "--margin=2.5"], "--margin must be an integer"),
+        (["--loss=subcenter", "--subcenters=2.5"], "--subcenters must be an integer"),
+        (["--loss=cosface", "--margin_std=0.1"], "--margin_std does not apply to --loss=cosface"),
+        (["--loss=magface", "--magface_norms=10"], "--magface_norms needs two values"),
+        (["--loss=magface", "--margin=0.5"], "use --magface_margins=l_m,u_m"),
+        (["--loss=adaface", "--adaface_h=x"], "flag --adaface_h=x"),
         (["--steps=10", "--epochs=2"], "`steps` or `epochs`, not both"),
         (["--loss=triplet", "--images_per_identity=1"], "at least two images per identity"),
         (["--config={tmp}/missing.json"], "--config={tmp}/missing.json: cannot read it"),
@@ -321,6 +365,7 @@ def _bad_case_files(tmp_path):
         (["--clip_norm=0"], "`clip_norm` must be a finite number > 0"),
         (["--loss=arcface", "--partial_fc=0.1", "--jit"], "not with `partial_fc` yet"),
         (["--loss=triplet", "--partial_fc=0.1"], "`partial_fc` applies to margin heads only"),
+        (["--loss=magface", "--partial_fc=0.1"], "does not add the MagFace head's own loss"),
         (["--loss=arcface", "--partial_fc=1.5"], "`partial_fc` must be a sampling rate in (0, 1]"),
         (["--loss=arcface", "--partial_fc=-0.1"], "Received: partial_fc=-0.1"),
         (["--loss=arcface", "--steps=40", "--model_dir={tmp}/resumed"], "steps: 20 → 40"),
@@ -343,6 +388,26 @@ def test_bad_command_lines_exit_2_before_tensorflow_is_imported(tmp_path, argv, 
     assert "tfface.training.schema" in imported
     assert not _loaded(imported, NOT_BEFORE_CHECKS), _loaded(imported, NOT_BEFORE_CHECKS)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "loss, flag, logged",
+    [("magface", "--lambda_g=20", "head_loss="), ("subcenter", "--subcenters=2", "accuracy=")],
+)
+def test_new_heads_train_from_the_command_line(tmp_path, loss, flag, logged):
+    """train.py trains a new head with its head flag: the flag is in config.json and the
+    head's stats (MagFace: its regulariser, head_loss) are logged."""
+    model_dir = tmp_path / loss
+    args = [*TINY, f"--loss={loss}", flag, "--steps=2", "--noevaluate", "--noexport"]
+    code, out, errors, _ = run_script(TRAIN_PY, *args, f"--model_dir={model_dir}", cwd=tmp_path)
+    assert code == 0, errors[-3000:]
+    assert "step 2/2 loss=" in out and logged in out
+    config = json.loads((model_dir / "config.json").read_text())
+    head_kwargs = config["objective"]["head_kwargs"]
+    name, value = flag.removeprefix("--").split("=")
+    argument = heads.HEAD_FLAGS[name].arguments[0]
+    assert head_kwargs[argument] == float(value)
 
 
 def test_good_command_imports_tensorflow_and_trains(tmp_path):

@@ -16,11 +16,18 @@ The JSON object:
 
     {"format": "tfface-model", "format_version": 1, "name": str, "image_size": int,
      "template": {"name": str, "points": [[x, y] * 5]}, "threshold": float | null,
-     "embedding_size": int, "fingerprint": str, "threshold_source": str}
+     "embedding_size": int, "fingerprint": str, "threshold_source": str,
+     "quality_scores": ["embedding_norm"]}   (optional: threshold_source, quality_scores)
 
 `threshold_source` (optional; absent in files written before it existed) says which
 faces the threshold was fitted on, e.g. "--eval_data=split: split of folder:photos: 4
 held-out identities, 24 images; 120 pairs" for a train.py run on the user's own photos.
+
+`quality_scores` (absent: none) names the face-quality scores the model provides besides
+its embeddings. `"embedding_norm"`: the norm ‖x‖ of the backbone features before L2
+normalisation, which AdaFace and MagFace training makes a quality score (higher is
+better); the SavedModel then has an `embed_quality` signature returning it, and
+`tfface.recognition` reports it as `Face.quality["embedding_norm"]`.
 
 `template.points` are in crop pixels (pixel centres at integer coordinates) in the point
 order of `tfface.align.FaceDetector` landmarks: left eye, right eye, nose, left and right
@@ -41,6 +48,8 @@ METADATA_FILE = "tfface_model.json"
 SAVED_MODEL_METADATA_PATH = os.path.join("assets.extra", METADATA_FILE)
 FORMAT = "tfface-model"
 FORMAT_VERSION = 1
+# The quality scores a model can provide (see the module docstring).
+QUALITY_SCORES = ("embedding_norm",)
 
 
 def template_points(template, image_size):
@@ -103,6 +112,24 @@ def model_template(model, default="arcface"):
     return default
 
 
+def model_quality_scores(model):
+    """The quality scores a Keras model provides: its `tfface_quality_scores` attribute
+    (set by training with AdaFace/MagFace) or its `tfface_metadata`'s, else ()."""
+    scores = getattr(model, "tfface_quality_scores", None)
+    if scores is None:
+        scores = (getattr(model, "tfface_metadata", None) or {}).get("quality_scores")
+    return check_quality_scores(scores or ())
+
+
+def check_quality_scores(scores):
+    """`scores` as a tuple of known quality-score names; raises ValueError otherwise."""
+    if isinstance(scores, str) or not all(s in QUALITY_SCORES for s in scores):
+        raise ValueError(
+            f"`quality_scores` must be a list of {QUALITY_SCORES}. Received: {scores!r}"
+        )
+    return tuple(dict.fromkeys(scores))
+
+
 def build_metadata(
     *,
     name,
@@ -112,15 +139,18 @@ def build_metadata(
     threshold=None,
     template="arcface",
     threshold_source=None,
+    quality_scores=(),
 ):
     """The metadata dict (see the module docstring), checked; `threshold_source` is
-    recorded when given."""
+    recorded when given, `quality_scores` only when there are some (so a model without
+    any has the metadata it had before)."""
     if isinstance(image_size, bool) or int(image_size) != image_size or image_size < 8:
         raise ValueError(f"`image_size` must be an int >= 8. Received: image_size={image_size!r}")
     if threshold is not None:
         threshold = float(threshold)
         if not math.isfinite(threshold) or not -1.0 <= threshold <= 1.0:
             raise ValueError(f"`threshold` must be in [-1, 1]. Received: threshold={threshold}")
+    quality_scores = check_quality_scores(quality_scores)
     if isinstance(template, dict):  # {"name", "points"}, as a model's metadata holds it
         template_name, template = template.get("name", "custom"), template["points"]
     else:
@@ -137,6 +167,7 @@ def build_metadata(
         "threshold": threshold,
         "embedding_size": int(embedding_size),
         "fingerprint": None if fingerprint is None else str(fingerprint),
+        **({"quality_scores": list(quality_scores)} if quality_scores else {}),
     }
     if threshold_source is not None:
         metadata["threshold_source"] = str(threshold_source)
@@ -155,6 +186,7 @@ def check_metadata(metadata, where):
     try:
         size = int(metadata["image_size"])
         points = template_points(metadata["template"]["points"], size)
+        check_quality_scores(metadata.get("quality_scores", ()))
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{where}: invalid metadata ({e}).") from e
     out = dict(metadata)
@@ -208,3 +240,16 @@ def read_keras_metadata(keras_path):
     except zipfile.BadZipFile as e:
         raise ValueError(f"{keras_path}: not a .keras archive ({e}).") from e
     return check_metadata(metadata, f"{keras_path}:{METADATA_FILE}")
+
+
+def quality_scores_of(source, path):
+    """The quality scores of a model named on a command line, from its metadata file alone
+    (no TensorFlow): `source`, `path` as `tfface.recognition.model_source.
+    resolve_model_argument` returns them. Pretrained models provide none."""
+    if source == "savedmodel":
+        metadata = read_saved_model_metadata(path)
+    elif source == "keras":
+        metadata = read_keras_metadata(path)
+    else:
+        metadata = None
+    return tuple((metadata or {}).get("quality_scores", ()))

@@ -35,12 +35,46 @@ def _run_cli(*args):
         (["detect", "--draw", "{tmp}/no/dir/out.png", "{tmp}/b.jpg"], "does not exist"),
         (["identify", "--gallery", "x", "--json"], "the following arguments are required"),
         (["recognise", "{tmp}/b.jpg"], "invalid choice"),
+        (
+            ["enroll", "--gallery", "{tmp}/g.gallery", "--min_quality", "5", "{tmp}/people"],
+            "--min_quality needs a model with a quality score",
+        ),
+        (
+            ["enroll", "--model", "{tmp}/plain", "--gallery", "{tmp}/g.gallery"]
+            + ["--min_quality", "5", "{tmp}/people"],
+            "--model={tmp}/plain has none",
+        ),
+        (
+            ["enroll", "--gallery", "{tmp}/g.gallery", "--min_quality", "-1", "{tmp}/people"],
+            "--min_quality must be a number >= 0",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_before_tensorflow_loads(args, message, tmp_path):
     os.makedirs(tmp_path / "empty")
     (tmp_path / "empty" / "notes.txt").write_text("no images here")
     Image.new("RGB", (8, 8)).save(tmp_path / "b.jpg")
+    os.makedirs(tmp_path / "people" / "ann")
+    Image.new("RGB", (8, 8)).save(tmp_path / "people" / "ann" / "a.jpg")
+    # A SavedModel layout whose metadata declares no quality score (read without TF).
+    os.makedirs(tmp_path / "plain" / "1" / "assets.extra")
+    (tmp_path / "plain" / "1" / "saved_model.pb").write_bytes(b"")
+    metadata = {
+        "format": "tfface-model",
+        "format_version": 1,
+        "name": "plain",
+        "image_size": 64,
+        "template": {
+            "name": "arcface",
+            "points": [[20, 25], [44, 25], [32, 35], [22, 45], [42, 45]],
+        },
+        "threshold": 0.5,
+        "embedding_size": 16,
+        "fingerprint": "0",
+    }
+    (tmp_path / "plain" / "1" / "assets.extra" / "tfface_model.json").write_text(
+        json.dumps(metadata)
+    )
     tmp = str(tmp_path)
     code, errors, imported = _run_cli(*[a.format(tmp=tmp) for a in args])
     assert code == 2, errors

@@ -82,10 +82,27 @@ def test_reuses_finished_runs(script, tmp_path):
     assert zoo.train("cosface", 0, args)["results"]["trained net"]["accuracy_mean"] == 0.75
 
 
+def test_finished_only_tabulates_what_finished_and_trains_nothing(script, tmp_path, capsys):
+    zoo = script("loss_zoo")
+    for name, seed, accuracy in (("cosface", 0, 0.7), ("cosface", 2, 0.72), ("arcface", 0, 0.6)):
+        eval_dir = tmp_path / name / f"seed{seed}" / "eval"
+        eval_dir.mkdir(parents=True)
+        (eval_dir / "summary.json").write_text(json.dumps(_summary(accuracy)))
+        roc = {"roc_fpr": [0.0, 0.5, 1.0], "roc_tpr": [0.0, 0.8, 1.0], "auc": 0.8}
+        (eval_dir / "heldout.json").write_text(json.dumps(roc))
+    argv = [f"--out={tmp_path}", "--losses=cosface,arcface,normface", "--seeds=0,1,2"]
+    assert zoo.main([*argv, "--finished_only", f"--figures_dir={tmp_path / 'fig'}"]) == 0
+    out = capsys.readouterr().out
+    assert "not finished, left out: cosface seed 1" in out
+    assert "not finished, left out: normface seed 0" in out
+    assert "| cosface | 2 | 0.7100 ± 0.0141 |" in out and "| arcface | 1 |" in out
+    assert "normface |" not in out and not (tmp_path / "normface" / "seed0" / "train.log").exists()
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--losses=arcface,magface"], "Received: ['magface']"),
+        (["--losses=arcface,magfce"], "Received: ['magfce']"),
         (["--seeds=a,b"], "--seeds=a,b"),
         (["--steps=0"], "--steps=0"),
     ],

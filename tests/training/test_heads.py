@@ -46,7 +46,8 @@ def test_objective_on_features_or_unit_embeddings(loss):
         assert all(np.isfinite(float(v)) for v in stats.values())
         return float(value)
 
-    changed = not math.isclose(loss_of(1.0), loss_of(3.0), rel_tol=1e-6)
+    # ×10: MagFace clips ‖x‖ to [10, 110], so the norms must reach past l_a = 10.
+    changed = not math.isclose(loss_of(1.0), loss_of(10.0), rel_tol=1e-6)
     assert changed == heads.get_head(loss).raw_features
 
 
@@ -75,6 +76,13 @@ def test_margin_head_accuracy_uses_logits_without_margin():
         ("arcface", {"margins": ["1", "0.2", "0.1"]}, "it applies to --loss=combined"),
         ("combined", {"margin": 0.3}, "use --margins=m1,m2,m3"),
         ("combined", {"margins": ["1", "x", "0"]}, "must be numbers"),
+        ("subcenter", {"subcenters": 2.5}, "--subcenters must be an integer"),
+        ("arcface", {"subcenters": 2.0}, "it applies to --loss=subcenter"),
+        ("cosface", {"margin_std": 0.1}, "it applies to --loss=elastic_arcface/elastic_cosface"),
+        ("magface", {"margin": 0.5}, "use --magface_margins=l_m,u_m"),
+        ("magface", {"magface_norms": ["10"]}, "needs two values lower_norm,upper_norm"),
+        ("adaface", {"lambda_g": 1.0}, "it applies to --loss=magface"),
+        ("arcface", {"adaface_h": 0.5}, "it applies to --loss=adaface"),
     ],
 )
 def test_head_flag_errors(loss, given, message):
@@ -90,6 +98,11 @@ def test_head_flag_errors(loss, given, message):
         ("combined", {"m1": 0.0}, "m1"),
         ("arcface", {"margn": 0.3}, "Unrecognized keyword arguments"),
         ("arcface", {"scale": float("nan")}, "finite"),
+        ("subcenter", {"sub_centers": 0}, "sub_centers"),
+        ("magface", {"lower_norm": 50.0, "upper_norm": 20.0}, "upper_norm"),
+        ("adaface", {"h": -1.0}, "`h`"),
+        ("elastic_cosface", {"std": -0.1}, "`std`"),
+        ("curricularface", {"margin": 2.0}, "margin"),
     ],
 )
 def test_check_head_kwargs_uses_the_layer_rules(loss, kwargs, message):
@@ -97,9 +110,34 @@ def test_check_head_kwargs_uses_the_layer_rules(loss, kwargs, message):
         heads.check_head_kwargs(loss, kwargs)
 
 
+@pytest.mark.parametrize(
+    "loss, given, kwargs",
+    [
+        ("subcenter", {"subcenters": 2.0}, {"sub_centers": 2}),
+        ("elastic_arcface", {"margin_std": 0.1, "margin": 0.4}, {"std": 0.1, "margin": 0.4}),
+        ("adaface", {"adaface_h": 0.5}, {"h": 0.5}),
+        (
+            "magface",
+            {"magface_norms": ["5", "50"], "magface_margins": ["0.2", "0.6"], "lambda_g": 10},
+            {
+                "lower_norm": 5.0,
+                "upper_norm": 50.0,
+                "lower_margin": 0.2,
+                "upper_margin": 0.6,
+                "lambda_g": 10.0,
+            },
+        ),
+    ],
+)
+def test_new_head_flags_set_layer_arguments(loss, given, kwargs):
+    got = heads.head_kwargs_from_flags(loss, **given)
+    assert got == kwargs and isinstance(got.get("sub_centers", 0), int)
+    heads.check_head_kwargs(loss, got)
+
+
 def test_unknown_loss():
     with pytest.raises(ValueError, match="`loss` must be one of"):
-        heads.get_head("magface")
+        heads.get_head("arcfce")
 
 
 def test_embedding_model_with_features_shares_the_embedding_graph():
@@ -123,6 +161,12 @@ def test_run_table_is_the_head_table():
         "cosface",
         "arcface",
         "combined",
+        "adaface",
+        "magface",
+        "curricularface",
+        "subcenter",
+        "elastic_arcface",
+        "elastic_cosface",
         "triplet-semihard",
         "triplet-hard",
         "triplet-all",

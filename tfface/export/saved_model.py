@@ -21,6 +21,8 @@ from tfface.export import warmup
 EMBED_SIGNATURE = warmup.EMBED_SIGNATURE
 EMBED_JPEG_SIGNATURE = warmup.EMBED_JPEG_SIGNATURE
 VERIFY_SIGNATURE = warmup.VERIFY_SIGNATURE
+# Embeddings and the feature norm ‖x‖ (a quality score), for models that provide it.
+EMBED_QUALITY_SIGNATURE = "embed_quality"
 
 # Embeddings must be unit vectors; float16 models round their norm to ~1e-3.
 _NORM_TOLERANCE = 1e-2
@@ -45,7 +47,7 @@ class _ServingModule(tf.Module):
     TensorFlow (no tfface import, no custom objects) and in TF Serving.
     """
 
-    def __init__(self, model, image_size, threshold):
+    def __init__(self, model, image_size, threshold, features_model=None):
         super().__init__(name="tfface_serving")
         # The backing tf.Variables, not the Keras variable wrappers: with the wrappers the
         # SavedModel still loads through `tf.saved_model.load`, but the session-based
@@ -93,6 +95,24 @@ class _ServingModule(tf.Module):
 
         self.serving_default = serving_default
         self.embed_jpeg = embed_jpeg
+        self.embed_quality = None
+        if features_model is not None:
+
+            @tf.function(input_signature=[image_spec("images")])
+            def embed_quality(images):
+                tf.debugging.assert_equal(
+                    tf.shape(images)[1:],
+                    tf.constant([size, size, 3]),
+                    message=f"images must be [N, {size}, {size}, 3] float32 pixels in 0-255",
+                )
+                embeddings, features = features_model(images, training=False)
+                features = tf.cast(features, tf.float32)
+                return {
+                    "embeddings": tf.cast(embeddings, tf.float32),
+                    "embedding_norm": tf.norm(features, axis=-1),
+                }
+
+            self.embed_quality = embed_quality
 
         if self.threshold is not None:
             threshold_var = self.threshold
@@ -126,7 +146,23 @@ class _ServingModule(tf.Module):
         }
         if self.threshold is not None:
             signatures[VERIFY_SIGNATURE] = self.verify.get_concrete_function()
+        if self.embed_quality is not None:
+            signatures[EMBED_QUALITY_SIGNATURE] = self.embed_quality.get_concrete_function()
         return signatures
+
+
+def features_model(model):
+    """`model` → [unit embeddings, features before its final `L2Normalize`], the same
+    layers (`tfface.models.build_embedding_model` names that layer "l2_normalize")."""
+    try:
+        features = model.get_layer("l2_normalize").input
+    except ValueError:
+        raise ValueError(
+            "A model with the quality score 'embedding_norm' must end in the L2Normalize "
+            "layer named 'l2_normalize' (`tfface.models.build_embedding_model`). "
+            f"Received: a model without it ({model.name})"
+        ) from None
+    return keras.Model(model.input, [model.output, features], name=f"{model.name}_quality")
 
 
 def _check_model(model):
@@ -255,6 +291,7 @@ def export_saved_model(
     seed=0,
     template=None,
     threshold_source=None,
+    quality_scores=None,
 ):
     """Exports an embedding model as a TF Serving SavedModel; returns the version dir.
 
@@ -266,6 +303,10 @@ def export_saved_model(
     - `verify` (only when `threshold` is given): `images_a`, `images_b` float32
       [N, S, S, 3] → `similarity` float32 [N] (cosine), `same_person` bool [N]
       (`similarity >= threshold`), `threshold` float32 [N].
+    - `embed_quality` (only with the quality score "embedding_norm"): `images` float32
+      [N, S, S, 3] → `embeddings` float32 [N, D] and `embedding_norm` float32 [N], the
+      norm ‖x‖ of the features before L2 normalisation (AdaFace/MagFace models: a face
+      quality score, higher is better).
 
     The loaded object also carries `threshold` (a scalar `tf.Variable`) when exported with
     one. `assets.extra/tf_serving_warmup_requests` holds one `PredictionLog` per signature
@@ -295,6 +336,9 @@ def export_saved_model(
             models carry one), else "arcface".
         threshold_source: which pairs `threshold` was fitted on (text recorded in the
             metadata as `threshold_source`; train.py passes its `--eval_data` and pairs).
+        quality_scores: the quality scores the model provides, recorded in the metadata:
+            `()` or `("embedding_norm",)`. Default: the model's
+            (`tfface.model_metadata.model_quality_scores`; set by AdaFace/MagFace training).
 
     Returns:
         The path of the written version directory.
@@ -316,6 +360,10 @@ def export_saved_model(
     threshold = _check_threshold(threshold)
     image_size = _resolve_image_size(model, image_size)
     embedding_size = _check_embeddings(model, image_size, seed)
+    if quality_scores is None:
+        quality_scores = model_metadata.model_quality_scores(model)
+    quality_scores = model_metadata.check_quality_scores(quality_scores)
+    quality_model = features_model(model) if "embedding_norm" in quality_scores else None
     metadata = model_metadata.build_metadata(
         name=name,
         image_size=image_size,
@@ -324,6 +372,7 @@ def export_saved_model(
         threshold=threshold,
         template=model_metadata.model_template(model) if template is None else template,
         threshold_source=threshold_source,
+        quality_scores=quality_scores,
     )
     signature_names = [EMBED_SIGNATURE, EMBED_JPEG_SIGNATURE]
     if threshold is not None:
@@ -334,6 +383,6 @@ def export_saved_model(
 
     final_dir = _version_dir(export_dir, name, version, overwrite)
 
-    module = _ServingModule(model, image_size, threshold)
+    module = _ServingModule(model, image_size, threshold, features_model=quality_model)
     _save_and_publish(module, final_dir, overwrite, records, metadata)
     return final_dir

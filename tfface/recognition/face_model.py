@@ -47,7 +47,9 @@ class FaceModel:
 
     Attributes:
         image_size, template (float64 [5, 2]), threshold (float or None), embedding_size,
-        name, fingerprint, source ("savedmodel" | "keras" | "pretrained" | "object").
+        name, fingerprint, source ("savedmodel" | "keras" | "pretrained" | "object"),
+        quality_scores (a tuple: `("embedding_norm",)` for a model that provides the
+        feature norm ‖x‖ as a quality score, AdaFace/MagFace models; else empty).
     """
 
     def __init__(self, model=DEFAULT_MODEL, image_size=None, template=None, threshold=None):
@@ -55,6 +57,7 @@ class FaceModel:
 
         metadata = None
         self._signature = None
+        self._quality_signature = None
         self._keras_model = None
         if isinstance(model, keras.Model):
             self.source = "object"
@@ -106,6 +109,7 @@ class FaceModel:
         self._signature = loaded.signatures["serving_default"]
         self._input_name = next(iter(self._signature.structured_input_signature[1]))
         self._output_name = next(iter(self._signature.structured_outputs))
+        self._quality_signature = loaded.signatures.get("embed_quality")
 
     def _input_size(self):
         if self._signature is not None:
@@ -142,8 +146,14 @@ class FaceModel:
                 f"{name}: metadata says {size}-px crops but the model takes {input_size} px."
             )
         self.image_size = int(size)
+        self.quality_scores = self._init_quality(metadata, name)
         if self._keras_model is not None:
-            self._compiled = self._compile(self._keras_model, self.image_size)
+            model = self._keras_model
+            if self.quality_scores:
+                from tfface.export.saved_model import features_model
+
+                model = features_model(model)
+            self._compiled = self._compile(model, self.image_size)
         if template is not None:
             self.template = model_metadata.template_points(template, self.image_size)
             self.template_name = template if isinstance(template, str) else "custom"
@@ -171,6 +181,32 @@ class FaceModel:
             )
             fingerprint = model_metadata.weights_fingerprint(variables)
         self.fingerprint = fingerprint
+
+    def _init_quality(self, metadata, name):
+        """The quality scores the metadata (or an in-memory model) declares, checked against
+        what the model offers: a SavedModel's `embed_quality` signature, a Keras model's
+        `l2_normalize` layer."""
+        if metadata is not None:
+            scores = tuple(metadata.get("quality_scores", ()))
+        elif self._keras_model is not None:
+            scores = model_metadata.model_quality_scores(self._keras_model)
+        else:
+            scores = ()
+        if "embedding_norm" in scores:
+            if self._signature is not None and self._quality_signature is None:
+                raise ModelLoadError(
+                    f"{name}: metadata declares the quality score embedding_norm but the "
+                    "SavedModel has no embed_quality signature."
+                )
+            if self._keras_model is not None:
+                try:
+                    self._keras_model.get_layer("l2_normalize")
+                except ValueError:
+                    raise ModelLoadError(
+                        f"{name}: metadata declares the quality score embedding_norm but the "
+                        "model has no l2_normalize layer to read the feature norm before."
+                    ) from None
+        return scores
 
     @staticmethod
     def _compile(keras_model, size):
@@ -204,6 +240,7 @@ class FaceModel:
             fingerprint=self.fingerprint,
             threshold=self.threshold,
             template=self.template,
+            quality_scores=self.quality_scores,
         )
 
     def _fit_crops(self, crops):
@@ -230,21 +267,44 @@ class FaceModel:
     def embed(self, crops):
         """Unit embeddings float32 [N, D] of aligned crops (uint8 or 0–255 floats, [N, S, S, 3]
         or a list of crops; crops of another size are resized to S)."""
+        return self._run(crops)[0]
+
+    def embed_with_quality(self, crops):
+        """(unit embeddings float32 [N, D], {score name: float32 [N]}) of aligned crops: the
+        model's quality scores (`quality_scores`; {} for a model without any)."""
+        embeddings, norms = self._run(crops)
+        return embeddings, ({} if norms is None else {"embedding_norm": norms})
+
+    def _run(self, crops):
+        """(unit embeddings [N, D], feature norms [N] or None)."""
         batch = self._fit_crops(crops) if len(crops) else np.zeros((0, 1), np.float32)
-        outputs = []
+        quality = "embedding_norm" in getattr(self, "quality_scores", ())
+        outputs, norms = [], []
         for start in range(0, len(batch), _BATCH):
             chunk = batch[start : start + _BATCH]
             if self._signature is not None:
                 import tensorflow as tf
 
-                out = self._signature(**{self._input_name: tf.constant(chunk)})
-                out = out[self._output_name].numpy()
+                if quality:
+                    out = self._quality_signature(images=tf.constant(chunk))
+                    norms.append(out["embedding_norm"].numpy().astype(np.float32))
+                    out = out["embeddings"].numpy()
+                else:
+                    out = self._signature(**{self._input_name: tf.constant(chunk)})
+                    out = out[self._output_name].numpy()
             else:
-                out = self._compiled(chunk).numpy()
+                out = self._compiled(chunk)
+                if quality:
+                    out, features = out
+                    features = np.asarray(features, np.float32)
+                    norms.append(np.linalg.norm(features, axis=-1).astype(np.float32))
+                out = np.asarray(out)
             outputs.append(out.astype(np.float32))
         if not outputs:
-            return np.zeros((0, self.embedding_size), np.float32)
+            empty = np.zeros((0,), np.float32) if quality else None
+            return np.zeros((0, self.embedding_size), np.float32), empty
         embeddings = np.concatenate(outputs, axis=0)
         # Models built by tfface end in L2Normalize; others are normalised here so that a
         # dot product is always a cosine similarity.
-        return l2_normalize_rows(embeddings, epsilon=1e-12)
+        embeddings = l2_normalize_rows(embeddings, epsilon=1e-12)
+        return embeddings, (np.concatenate(norms) if quality else None)

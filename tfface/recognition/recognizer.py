@@ -210,7 +210,9 @@ class Recognizer:
             crops = embeddings = [None] * len(boxes)
         else:
             crops = self.align(image, landmarks)
-            embeddings = self.embed(crops) if len(crops) else []
+            embeddings, scores_of_model = [], {}
+            if len(crops):
+                embeddings, scores_of_model = self.model.embed_with_quality(crops)
         faces = []
         for i in range(len(boxes)):
             w, h = boxes[i, 2] - boxes[i, 0], boxes[i, 3] - boxes[i, 1]
@@ -219,6 +221,9 @@ class Recognizer:
                 "face_size_px": float(min(w, h)),
                 "interocular_px": float(np.linalg.norm(landmarks[i, 1] - landmarks[i, 0])),
             }
+            if self.model is not None:
+                # The model's own scores (AdaFace/MagFace: embedding_norm); none are faked.
+                quality.update({k: float(v[i]) for k, v in scores_of_model.items()})
             faces.append(
                 Face(boxes[i], float(scores[i]), landmarks[i], crops[i], embeddings[i], quality)
             )

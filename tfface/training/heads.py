@@ -50,6 +50,13 @@ class HeadSpec:
             pairs in the batch; the first is the default. Empty for the heads.
         data: default training data.
         notes: per-flag hints appended to the errors about that flag.
+        seeded: the layer draws random numbers (ElasticFace's margins); it gets the run's
+            `seed` unless `head_kwargs` name one, so a seed repeats the run.
+        quality: the head makes the feature norm ‖x‖ a face-quality score (AdaFace, MagFace);
+            the export then carries it (`tfface.export`, `Face.quality["embedding_norm"]`).
+        adds_loss: the layer adds a loss term of its own (`add_loss`: MagFace's g(a)),
+            which the objective collects; Partial FC computes its loss without the layer
+            call, so it refuses these heads rather than drop the term.
     """
 
     name: str
@@ -62,6 +69,9 @@ class HeadSpec:
     mining: dict = dataclasses.field(default_factory=dict)
     data: str = HEAD_DATA
     notes: dict = dataclasses.field(default_factory=dict)
+    seeded: bool = False
+    quality: bool = False
+    adds_loss: bool = False
 
     @property
     def margin_head(self):
@@ -112,9 +122,23 @@ class HeadFlag:
 HEAD_FLAGS = {
     flag.name: flag
     for flag in (
-        HeadFlag("scale", "Margin-head scale s (normface/cosface/arcface/combined).", ("scale",)),
+        HeadFlag("scale", "Margin-head scale s (every margin head but sphereface).", ("scale",)),
         HeadFlag("margin", "Margin m: cosface/arcface additive, sphereface int m.", ("margin",)),
         HeadFlag("margins", "Combined margin m1,m2,m3 (cos(m1·θ + m2) − m3).", ("m1", "m2", "m3")),
+        HeadFlag("subcenters", "Sub-centres K per identity (an integer).", ("sub_centers",)),
+        HeadFlag("margin_std", "ElasticFace σ of the per-sample margin N(m, σ).", ("std",)),
+        HeadFlag("adaface_h", "AdaFace h, the concentration of the normalised norm.", ("h",)),
+        HeadFlag(
+            "magface_norms",
+            "MagFace l_a,u_a: the feature-norm range of the margin.",
+            ("lower_norm", "upper_norm"),
+        ),
+        HeadFlag(
+            "magface_margins",
+            "MagFace l_m,u_m: the margins at l_a and u_a.",
+            ("lower_margin", "upper_margin"),
+        ),
+        HeadFlag("lambda_g", "MagFace λ_g, weight of the regulariser g(a).", ("lambda_g",)),
     )
 }
 
@@ -157,6 +181,60 @@ HEADS = {
             defaults={"scale": _SCALE, "m1": 1.0, "m2": 0.2, "m3": 0.1},
             flags=("scale", "margins"),
             notes={"margin": "use --margins=m1,m2,m3"},
+        ),
+        # The modern margins: the papers' constants but s (see `_SCALE`).
+        HeadSpec(
+            "adaface",
+            layer="AdaFace",
+            raw_features=True,  # the margin adapts to ‖x‖ before L2 normalisation
+            defaults={"scale": _SCALE, "margin": 0.4, "h": 0.333},
+            flags=("scale", "margin", "adaface_h"),
+            quality=True,
+        ),
+        HeadSpec(
+            "magface",
+            layer="MagFace",
+            raw_features=True,  # m(a) and g(a) read a = ‖x‖
+            defaults={
+                "scale": _SCALE,
+                "lower_norm": 10.0,
+                "upper_norm": 110.0,
+                "lower_margin": 0.45,
+                "upper_margin": 0.8,
+                "lambda_g": 35.0,
+            },
+            flags=("scale", "magface_norms", "magface_margins", "lambda_g"),
+            notes={"margin": "its margin follows ‖x‖: use --magface_margins=l_m,u_m"},
+            quality=True,
+            adds_loss=True,
+        ),
+        HeadSpec(
+            "curricularface",
+            layer="CurricularFace",
+            defaults={"scale": _SCALE, "margin": 0.5},
+            flags=("scale", "margin"),
+        ),
+        HeadSpec(
+            "subcenter",
+            layer="SubCenterArcFace",
+            defaults={"scale": _SCALE, "margin": 0.5, "sub_centers": 3},
+            flags=("scale", "margin", "subcenters"),
+            integer_arguments=("sub_centers",),
+            notes={"subcenters": "K sub-centres per identity, a whole number >= 1"},
+        ),
+        HeadSpec(
+            "elastic_arcface",
+            layer="ElasticArcFace",
+            defaults={"scale": _SCALE, "margin": 0.5, "std": 0.05},
+            flags=("scale", "margin", "margin_std"),
+            seeded=True,
+        ),
+        HeadSpec(
+            "elastic_cosface",
+            layer="ElasticCosFace",
+            defaults={"scale": _SCALE, "margin": 0.35, "std": 0.05},
+            flags=("scale", "margin", "margin_std"),
+            seeded=True,
         ),
     )
 }
@@ -264,10 +342,11 @@ def layer_class(loss):
     return getattr(layers, spec.layer)
 
 
-def build_head(loss, num_classes, head_kwargs=None):
+def build_head(loss, num_classes, head_kwargs=None, seed=None):
     """The head layer of `loss` for `num_classes` identities (float32 logits), or None.
 
     Float32 even under mixed_float16: the softmax of large logits overflows float16.
+    A `seeded` head gets `seed` (the run's) unless `head_kwargs` give one.
     """
     spec = get_head(loss)
     cls = layer_class(loss)
@@ -275,7 +354,10 @@ def build_head(loss, num_classes, head_kwargs=None):
         return None
     if not spec.margin_head:
         return cls(num_classes, dtype="float32", name="softmax_head")
-    return cls(num_classes, dtype="float32", **resolve_head_kwargs(loss, head_kwargs))
+    kwargs = resolve_head_kwargs(loss, head_kwargs)
+    if spec.seeded and seed is not None:
+        kwargs.setdefault("seed", int(seed))
+    return cls(num_classes, dtype="float32", **kwargs)
 
 
 def check_head_kwargs(loss, head_kwargs):

@@ -65,6 +65,7 @@ class Objective(tf.Module):
         head_kwargs: keyword arguments for the margin head (e.g. `{"scale": 16.0}`).
         center_weight: λ in softmax + λ·center (center loss only).
         center_alpha: center update rate α (center loss only).
+        seed: seed of a head that draws random numbers (`HeadSpec.seeded`, ElasticFace).
         partial_fc: a `tfface.training.partial_fc.PartialFC` built for this loss's head:
             it replaces the replicated head (margin heads only) and computes the loss.
 
@@ -79,7 +80,11 @@ class Objective(tf.Module):
 
     Returns `(loss, stats)`: a float32 scalar and a dict of float32/int32 scalars
     (`positive_pairs`, `active_fraction` for triplet; `accuracy` for heads, on the logits
-    without margin).
+    without margin; `head_loss`, the head's own losses, and `feature_norm`, the mean ‖x‖,
+    for the heads that have them).
+
+    The loss includes the head's own losses (`head.losses` of its training call: MagFace's
+    regulariser λ_g·g(a) from `add_loss`, a `kernel_regularizer`), as `model.fit` would.
 
     Which branch a loss takes is its `HeadSpec`'s: `mines` (gather, then the mining's
     `tfface.losses` function) or `classifies` (head logits and cross-entropy).
@@ -96,6 +101,7 @@ class Objective(tf.Module):
         head_kwargs=None,
         center_weight=0.01,
         center_alpha=0.5,
+        seed=None,
         partial_fc=None,
     ):
         super().__init__(name="objective")
@@ -129,7 +135,7 @@ class Objective(tf.Module):
             raise ValueError(f"`partial_fc` needs a margin head. Received: loss={loss!r}")
         self.partial_fc = partial_fc
         if partial_fc is None:
-            self.head = build_head(loss, num_classes, self.head_kwargs)
+            self.head = build_head(loss, num_classes, self.head_kwargs, seed=seed)
         else:
             # The shards are plain per-device variables; a checkpoint holds their
             # canonical [C, D] layout (this Trackable) and the head's state.
@@ -194,20 +200,30 @@ class Objective(tf.Module):
             return self.partial_fc(
                 embeddings, labels, global_labels=global_labels, training=training
             )
+        stats = {}
+        if self.spec.quality:
+            stats["feature_norm"] = tf.reduce_mean(tf.norm(embeddings, axis=-1))
         if self.spec.margin_head:
             logits = self.head([embeddings, labels], training=training)
+            # Read before the next call: a layer's top-level call clears its losses.
+            head_losses = list(self.head.losses)
             # Accuracy on the plain logits f(x)·cos θ_j: with the margin on the target
             # class, argmax rarely picks it early in training (ArcFace logged accuracy=0).
             plain = tf.stop_gradient(self.head(embeddings, training=False))
         else:
             logits = self.head(embeddings, training=training)
+            head_losses = list(self.head.losses)
             plain = logits
         logits = tf.cast(logits, tf.float32)
         ce = tf.reduce_mean(
             keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
         )
         correct = tf.equal(tf.argmax(plain, axis=-1), tf.cast(labels, tf.int64))
-        stats = {"accuracy": tf.reduce_mean(tf.cast(correct, tf.float32))}
+        stats["accuracy"] = tf.reduce_mean(tf.cast(correct, tf.float32))
+        if head_losses:
+            head_loss = tf.add_n([tf.cast(x, tf.float32) for x in head_losses])
+            stats["head_loss"] = head_loss
+            ce = ce + head_loss
         if self.center is None:
             return ce, stats
         center = tf.cast(self.center([embeddings, labels], training=training), tf.float32)

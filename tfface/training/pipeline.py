@@ -104,6 +104,8 @@ def _run_metadata(config, model, threshold=None, threshold_source=None):
         threshold=threshold,
         template=export_template(config),
         threshold_source=threshold_source,
+        # AdaFace/MagFace: `tfface.recognition` loading the .keras file reports the norm.
+        quality_scores=model_metadata.model_quality_scores(model),
     )
 
 

@@ -145,6 +145,7 @@ class Trainer:
                     head_kwargs=config.head_kwargs,
                     center_weight=config.center_weight,
                     center_alpha=config.center_alpha,
+                    seed=config.seed,
                     partial_fc=self._build_partial_fc(),
                 )
                 self.objective.build(self.model.output.shape[-1])
@@ -210,6 +211,9 @@ class Trainer:
         if cfg.freeze_batchnorm:
             frozen = freeze_batchnorm(self.train_model)
             self.log(f"BatchNorm: {frozen} layer(s) of {cfg.backbone} frozen (inference mode).")
+        if get_head(cfg.loss).quality:
+            # AdaFace/MagFace make ‖x‖ a quality score: the export carries it (embed_quality).
+            self.model.tfface_quality_scores = ("embedding_norm",)
         return self.model
 
     def _build_partial_fc(self):
@@ -222,7 +226,7 @@ class Trainer:
         from tfface.training.partial_fc import PartialFC
 
         return PartialFC(
-            build_head(cfg.loss, self.num_classes, cfg.head_kwargs),
+            build_head(cfg.loss, self.num_classes, cfg.head_kwargs, seed=cfg.seed),
             self.model.output.shape[-1],
             strategy=self.strategy,
             sample_rate=cfg.partial_fc,

@@ -3,6 +3,8 @@
 PEOPLE/<name>/<photos> trees enrol one person per folder; `--name` enrols every photo as
 one person. One face per photo (`--policy`). A person none of whose photos gave a face is
 named as not enrolled; a run that enrolled nobody exits 1 and creates no gallery.
+`--min_quality=X` skips faces whose quality score (the feature norm of an AdaFace/MagFace
+model, `Face.quality["embedding_norm"]`) is below X, and reports them.
 
 Each photo is committed as it is embedded, so Ctrl-C loses at most the photo in hand: the
 run stops with one line ("interrupted: N photos enrolled, M left; rerun to continue",
@@ -12,6 +14,7 @@ another path (the SHA-256 of the file, kept in the row's metadata as `file_sha25
 """
 
 import hashlib
+import math
 import os
 
 from tfface.cli import arguments
@@ -24,6 +27,8 @@ from tfface.cli.command import CommandInterrupted
 from tfface.cli.image_files import InputError
 from tfface.cli.image_files import expand_images
 from tfface.cli.image_files import identity_tree
+from tfface.model_metadata import quality_scores_of
+from tfface.recognition.model_source import resolve_model_argument
 
 
 def add_arguments(parser):
@@ -39,12 +44,51 @@ def add_arguments(parser):
         "inputs", nargs="+", help="identity-tree roots, or images/folders with --name"
     )
     arguments.add_policy(parser)
+    parser.add_argument(
+        "--min_quality",
+        type=float,
+        default=None,
+        help="skip faces whose embedding_norm quality score is below this (models trained "
+        "with --loss=adaface or magface provide it)",
+    )
+
+
+def _check_min_quality(args):
+    """--min_quality needs a model that provides the score, read from its metadata file
+    (no TensorFlow)."""
+    if args.min_quality is None:
+        return
+    if not math.isfinite(args.min_quality) or args.min_quality < 0:
+        raise InputError(f"--min_quality must be a number >= 0. Received: {args.min_quality}")
+    if args.aligned:
+        raise InputError("--min_quality needs detected faces; it does not apply to --aligned.")
+    if "embedding_norm" not in quality_scores_of(*resolve_model_argument(args.model)):
+        raise InputError(
+            f"--min_quality needs a model with a quality score (embedding_norm: trained with "
+            f"--loss=adaface or magface); --model={args.model} has none."
+        )
+
+
+def _quality_filter(items, args, skipped):
+    """The items whose face reaches --min_quality; the others join `skipped`."""
+    if args.min_quality is None:
+        return items
+    kept = []
+    for item in items:
+        score = item[1]["quality"]["embedding_norm"]
+        if score >= args.min_quality:
+            kept.append(item)
+        else:
+            reason = f"face quality embedding_norm {score:.3f} < --min_quality {args.min_quality}"
+            skipped.append({"path": item[0], "reason": reason})
+    return kept
 
 
 def check(args):
     """Returns [(name, [image paths])], one entry per person."""
     arguments.check_model(args)
     arguments.check_detection(args)
+    _check_min_quality(args)
     if args.name is not None:
         if not args.name.strip() or "\x00" in args.name:
             raise InputError(f"--name must be a non-empty name. Received: {args.name!r}")
@@ -106,7 +150,7 @@ def run(args, people):
     known = {} if gallery is None else _enrolled_files(gallery)
     plan = [(name, paths, *_pending(name, paths, known)) for name, paths in people]
     left = sum(len(pending) for _, _, pending, _ in plan)
-    report = {"gallery": args.gallery, "people": [], "skipped": []}
+    report = {"gallery": args.gallery, "people": [], "skipped": [], "below_min_quality": 0}
     photos_enrolled = 0
     try:
         for name, paths, pending, already in plan:
@@ -114,6 +158,9 @@ def run(args, people):
             # One photo at a time, each committed: an interruption keeps every photo before.
             for path, source, digest in output.progress(pending, args, f"enroll {name}"):
                 items, skipped = photos.embed_items(recognizer, args, [path], f"enroll {name}")
+                before = len(items)
+                items = _quality_filter(items, args, skipped)
+                report["below_min_quality"] += before - len(items)
                 report["skipped"] += skipped
                 if items:
                     if gallery is None:
@@ -161,6 +208,11 @@ def run(args, people):
     )
     if report["already_enrolled"]:
         lines.append(f"{report['already_enrolled']} already enrolled, skipped.")
+    if args.min_quality is not None:
+        lines.append(
+            f"{report['below_min_quality']} face(s) below --min_quality {args.min_quality} "
+            "(embedding_norm) skipped."
+        )
     if report["not_enrolled"]:
         lines.append(
             f"{len(report['not_enrolled'])} not enrolled (no usable face in their photos): "
