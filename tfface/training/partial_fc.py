@@ -356,7 +356,8 @@ class PartialFC:
         holds at most `gather_chunk_bytes` of the gathered table at once (the whole table of
         2M classes × 512 with momentum would be 7.6 GiB on every GPU); each chunk goes to
         the host before the next is gathered. Every local replica joins each collective;
-        the first one's copy is kept.
+        the first one's copy is kept. `gather_chunk_bytes` is read when the gather is first
+        traced (set it before the first save).
         """
         if self._gather_fn is None:
             names, kk = list(self.slots[0]), self.centers_per_class
