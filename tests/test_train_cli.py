@@ -368,7 +368,6 @@ def _bad_case_files(tmp_path):
         (["--loss=magface", "--partial_fc=0.1"], "does not add the MagFace head's own loss"),
         (["--loss=arcface", "--partial_fc=1.5"], "`partial_fc` must be a sampling rate in (0, 1]"),
         (["--loss=arcface", "--partial_fc=-0.1"], "Received: partial_fc=-0.1"),
-        (["--loss=arcface", "--partial_fc=0.1", "--strategy=multi_worker"], "multi_worker"),
         (["--loss=arcface", "--steps=40", "--model_dir={tmp}/resumed"], "steps: 20 → 40"),
         (["--allow_config_change=stepz", "--model_dir={tmp}/resumed"], "unknown fields"),
         (["arcface"], "unexpected arguments ['arcface']"),

@@ -1,5 +1,6 @@
 """Two localhost worker processes under MultiWorkerMirroredStrategy (TF_CONFIG)."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -97,9 +98,13 @@ def test_two_workers_train_like_one_device(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_workers_partial_fc_r1_equals_the_full_head_on_one_device(tmp_path):
+def test_two_workers_partial_fc_r1_equals_the_full_head_and_resumes_on_one_device(tmp_path):
     """Each worker holds half of the class centres; at r = 1 the sharded head trains like
-    the replicated head on one device (losses, model weights, centres)."""
+    the replicated head on one device (losses, model weights, centres). Both workers join
+    a checkpoint after step 2: it holds both halves of the centres in the canonical layout,
+    and one device resumed from it trains step 3 like the uninterrupted run (centres and
+    momentum restored). Before the all-gather, saving raised NotImplementedError."""
+    from tests.training.multi_worker_main import PARTIAL_FC_SAVE_AT as at
     from tests.training.multi_worker_main import partial_fc_case
 
     _run_two_workers(tmp_path, "--partial_fc", timeout=900)  # > 300 s on a loaded 2-core VM
@@ -107,16 +112,91 @@ def test_two_workers_partial_fc_r1_equals_the_full_head_on_one_device(tmp_path):
     assert (int(w0["first"]), int(w1["first"])) == (0, 1)
     data, config = multi_worker_case(str(tmp_path / "single"))
     config, kernel = partial_fc_case(config)
-    config.partial_fc = 0.0
+    reference = dataclasses.replace(config, partial_fc=0.0)
     trainer = Trainer(
-        config, strategy=tf.distribute.OneDeviceStrategy("/cpu:0"), model=tiny_model, dataset=data
+        reference,
+        strategy=tf.distribute.OneDeviceStrategy("/cpu:0"),
+        model=tiny_model,
+        dataset=data,
     )
-    trainer.objective.head.kernel.assign(kernel)
-    losses = [float(trainer.train_step(x, y)[0]) for x, y in data]
+    head = trainer.objective.head
+    head.kernel.assign(kernel)
+    losses, kernels = [], []
+    for x, y in data:
+        kernels.append(head.kernel.numpy())
+        losses.append(float(trainer.train_step(x, y)[0]))
     for w in (w0, w1):
         np.testing.assert_allclose(w["losses"], losses, rtol=1e-5)
     for i, v in enumerate(trainer.model.trainable_variables):
         np.testing.assert_allclose(w0[f"w{i}"], v.numpy(), atol=1e-5)
     shards = np.concatenate([w0["shard"], w1["shard"]]).reshape(-1, kernel.shape[0])
-    np.testing.assert_allclose(shards.T, trainer.objective.head.kernel.numpy(), atol=1e-5)
+    np.testing.assert_allclose(shards.T, head.kernel.numpy(), atol=1e-5)
     assert losses[0] != losses[-1]
+
+    # The saved layout: every worker's rows (both workers gathered the same).
+    for w in (w0, w1):
+        np.testing.assert_allclose(w["saved_centres"].T, kernels[at], atol=1e-5)
+        np.testing.assert_array_equal(w["saved_momentum"], w0["saved_momentum"])
+    assert np.all(np.any(w0["saved_momentum"] != 0, axis=1))  # both halves moved
+    path = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
+    assert path.endswith(f"ckpt-{at}")
+
+    # One device resumes the two-worker checkpoint and trains the last step.
+    resumed = Trainer(
+        dataclasses.replace(config, model_dir=str(tmp_path)),
+        strategy=tf.distribute.OneDeviceStrategy("/cpu:0"),
+        model=tiny_model,
+        dataset=data,
+    )
+    assert resumed.restore() == path and int(resumed.step.numpy()) == at
+    state = resumed.partial_fc.canonical()
+    np.testing.assert_array_equal(state["centres"].numpy(), w0["saved_centres"])
+    np.testing.assert_array_equal(state["momentum"].numpy(), w0["saved_momentum"])
+    after = [float(resumed.train_step(x, y)[0]) for x, y in data[at:]]
+    np.testing.assert_allclose(after, losses[at:], rtol=1e-5)
+    np.testing.assert_allclose(resumed.partial_fc.kernel(), head.kernel.numpy(), atol=1e-5)
+    want_weights = trainer.model.trainable_variables
+    for v, want in zip(resumed.model.trainable_variables, want_weights, strict=True):
+        np.testing.assert_allclose(v.numpy(), want.numpy(), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_two_workers_partial_fc_sampled_checkpoint_holds_both_shards(tmp_path):
+    """At r < 1 (12 of 20 rows per shard per step) both workers join a checkpoint after two
+    steps: it holds worker 0's rows then worker 1's, centres and momentum bitwise as each
+    worker had them; one device restores exactly that, and two new workers restore each
+    its own rows of it."""
+    from tests.training.multi_worker_main import partial_fc_sampled_case
+
+    _run_two_workers(tmp_path, "--partial_fc_sampled", timeout=900)
+    w0, w1 = (np.load(tmp_path / f"w{i}.npz") for i in range(2))
+    assert (int(w0["first"]), int(w1["first"])) == (0, 1)
+    assert int(w0["sampled"]) == 12 and w0["shard"].shape[0] == 20
+    dim = w0["shard"].shape[-1]
+    for name, key in (("saved_centres", "shard"), ("saved_momentum", "momentum")):
+        both = np.concatenate([w0[key], w1[key]]).reshape(-1, dim)
+        for w in (w0, w1):
+            np.testing.assert_array_equal(w[name], both)
+    # Sampling left some rows of each shard untouched (zero momentum), moved the others.
+    moved = np.any(w0["saved_momentum"] != 0, axis=1).reshape(2, 20)
+    assert np.all(moved.any(axis=1)) and not np.all(moved)
+
+    data, config = multi_worker_case(str(tmp_path))
+    data, config = partial_fc_sampled_case(config)
+    resumed = Trainer(
+        config, strategy=tf.distribute.OneDeviceStrategy("/cpu:0"), model=tiny_model, dataset=data
+    )
+    assert resumed.restore().endswith(f"ckpt-{len(data)}")
+    state = resumed.partial_fc.canonical()
+    np.testing.assert_array_equal(state["centres"].numpy(), w0["saved_centres"])
+    np.testing.assert_array_equal(state["momentum"].numpy(), w0["saved_momentum"])
+    assert int(state["step"]) == len(data)
+
+    _run_two_workers(tmp_path, "--partial_fc_resume", timeout=900)
+    for g in range(2):
+        w = np.load(tmp_path / f"w{g}.npz")
+        assert int(w["first"]) == g and int(w["step"]) == len(data)
+        assert str(w["path"]).endswith(f"ckpt-{len(data)}")
+        rows = slice(g * 20, (g + 1) * 20)
+        np.testing.assert_array_equal(w["shard"].reshape(-1, dim), state["centres"][rows])
+        np.testing.assert_array_equal(w["momentum"].reshape(-1, dim), state["momentum"][rows])

@@ -271,3 +271,30 @@ def test_checkpoint_layout_is_canonical_and_reshards(tmp_path, first, second):
     for name in want:
         np.testing.assert_array_equal(got[name].numpy(), want[name].numpy())
     assert int(got["step"]) == 1
+
+
+@pytest.mark.parametrize("chunk_rows", [5, 2])
+def test_all_gather_of_shards_equals_the_local_concatenation(chunk_rows):
+    """The multi-worker save all-gathers every replica's shard and slots (`_all_gather`),
+    in chunks of rows; on two local replicas it must give exactly what the local
+    concatenation gives: replica order, chunks put back (5 rows in chunks of 2: 2, 2, 1),
+    each slot split back from the joined tensor."""
+    num_classes = 9  # two shards of 5 rows, the last one padded
+    strategy = _strategy(2)
+    pfc = _partial_fc("subcenter", num_classes, strategy, 4, optimizer="adamw")
+    pfc.gather_chunk_bytes = chunk_rows * 2 * 3 * (3 * D) * 4  # N · K · (centres, m, v) · D
+    x, y = _data(seed=3, num_classes=num_classes, batch=4)
+    _step(pfc, strategy, x, y)
+    centres, m, v = pfc._all_gather()
+    for got, shards in [
+        (centres, pfc.shards),
+        (m, [slots["m"] for slots in pfc.slots]),
+        (v, [slots["v"] for slots in pfc.slots]),
+    ]:
+        assert got.shape == (10, 3, D)
+        np.testing.assert_array_equal(got.numpy(), np.concatenate([s.numpy() for s in shards]))
+    assert np.any(v.numpy() != 0)  # the slots were written: not zero on both sides
+    want, got = pfc.canonical(), pfc.canonical(force_gather=True)
+    assert set(got) == {"centres", "m", "v", "step"}
+    for name in want:
+        np.testing.assert_array_equal(got[name].numpy(), want[name].numpy())

@@ -21,7 +21,8 @@ Only the sampled rows change: the centres and their optimizer slots are updated 
 momentum SGD or AdamW on the gathered rows (scatter), not by the Keras optimizer, whose
 dense update would move every row (momentum, weight decay). Checkpoints hold one
 canonical [C·K, D] layout (K sub-centres per class) and are re-sharded on restore, so a
-run resumes on any number of replicas.
+run resumes on any number of replicas or workers. Under MultiWorkerMirroredStrategy the
+layout is all-gathered from every worker at save (in chunks of rows, to the host).
 
 Scaling: every replica returns the same global-batch loss L and the trainer divides it by
 N (objective.py). The cross-entropy's gradient is multiplied by N so that each replica
@@ -44,6 +45,8 @@ OPTIMIZERS = ("sgd", "adamw")
 _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
 # arcface_torch initialises the centres with N(0, 0.01²).
 _INIT_STDDEV = 0.01
+# Device memory a multi-worker save's all-gather may take at once (`PartialFC._all_gather`).
+GATHER_CHUNK_BYTES = 256 << 20
 
 
 def _new_variable(value, name, trainable=False):
@@ -150,6 +153,8 @@ class PartialFC:
                     {n: _new_variable(tf.zeros(shape), f"partial_fc_{n}_{g}") for n in names}
                 )
                 self.iterations.append(_new_variable(tf.constant(0, tf.int64), f"pfc_step_{g}"))
+        self.gather_chunk_bytes = GATHER_CHUNK_BYTES
+        self._gather_fn = None
         self.checkpoint_state = _CanonicalState(self)
 
     def _first_local_shard(self):
@@ -320,24 +325,72 @@ class PartialFC:
         step.assign_add(1)
 
     # === Canonical layout ===
-    def canonical(self):
-        """{name: [C·K, D] float32 (or int64 step)} of every shard, concatenated."""
-        if self.num_local != self.num_shards:
-            raise NotImplementedError(
-                "Saving PartialFC under MultiWorkerMirroredStrategy (shards on several "
-                f"workers) is not supported yet. Received: {self.num_shards} shards, "
-                f"{self.num_local} on this worker"
-            )
+    def canonical(self, force_gather=False):
+        """{name: [C·K, D] float32 (or int64 step)} of every shard, concatenated.
+
+        Under MultiWorkerMirroredStrategy the other workers' shards are all-gathered: a
+        collective, so every worker must call it at once (as every worker saves and
+        restores, TF's restore also reads it for the tensors' specs). `force_gather`
+        all-gathers also when every shard is local (tests, benchmarks).
+        """
         c, d = self.num_classes * self.centers_per_class, self.embedding_dim
-
-        def join(variables):
+        names = list(self.slots[0])
+        if self.num_local == self.num_shards and not force_gather:
+            groups = [self.shards] + [[slots[n] for slots in self.slots] for n in names]
             with tf.device("/cpu:0"):
-                return tf.reshape(tf.concat([v.read_value() for v in variables], 0), [-1, d])[:c]
-
-        out = {"centres": join(self.shards), "step": self.iterations[0].read_value()}
-        for name in self.slots[0]:
-            out[name] = join([slots[name] for slots in self.slots])
+                joined = [tf.concat([v.read_value() for v in vs], 0) for vs in groups]
+        else:
+            joined = self._all_gather()
+        with tf.device("/cpu:0"):
+            out = {"centres": tf.reshape(joined[0], [-1, d])[:c]}
+            out["step"] = self.iterations[0].read_value()
+            for name, value in zip(names, joined[1:], strict=True):
+                out[name] = tf.reshape(value, [-1, d])[:c]
         return out
+
+    def _all_gather(self):
+        """[N·s, K, D] of the centres and of each slot, every worker's shards in replica
+        order (on the host), all-gathered on every worker.
+
+        The shard and its slots travel side by side, in chunks of rows so that a device
+        holds at most `gather_chunk_bytes` of the gathered table at once (the whole table of
+        2M classes × 512 with momentum would be 7.6 GiB on every GPU); each chunk goes to
+        the host before the next is gathered. Every local replica joins each collective;
+        the first one's copy is kept. `gather_chunk_bytes` is read when the gather is first
+        traced (set it before the first save).
+        """
+        if self._gather_fn is None:
+            names, kk = list(self.slots[0]), self.centers_per_class
+            n, s, d = self.num_shards, self.shard_size, self.embedding_dim
+            width = (len(names) + 1) * d
+            chunk = max(1, min(s, self.gather_chunk_bytes // (n * kk * width * 4)))
+            bounds = [(a, min(a + chunk, s)) for a in range(0, s, chunk)]
+
+            def replica_fn():
+                i = self.local_index()
+                local = [self.shards[i]] + [self.slots[i][name] for name in names]
+                ctx = tf.distribute.get_replica_context()
+                parts, previous = [], []
+                for a, b in bounds:
+                    with tf.control_dependencies(previous):
+                        joined = tf.concat([v[a:b] for v in local], axis=-1)
+                        gathered = ctx.all_gather(joined, axis=0)  # [N·(b−a), K, width]
+                    if i == 0:
+                        with tf.device("/cpu:0"):
+                            parts.append(tf.reshape(gathered, [n, b - a, kk, width]))
+                    else:
+                        parts.append(gathered[:0])  # joins the collective, keeps nothing
+                    previous = [parts[-1]]
+                return parts
+
+            def gather():
+                parts = self.strategy.experimental_local_results(self.strategy.run(replica_fn))
+                with tf.device("/cpu:0"):
+                    value = tf.reshape(tf.concat(parts[0], axis=1), [n * s, kk, width])
+                    return [value[..., j * d : (j + 1) * d] for j in range(len(names) + 1)]
+
+            self._gather_fn = tf.function(gather)
+        return self._gather_fn()
 
     def assign_canonical(self, tensors):
         """Re-shards a canonical layout (from a checkpoint of any replica count)."""

@@ -368,13 +368,6 @@ class TrainConfig:
                     "`partial_fc` must be a sampling rate in (0, 1] (0: off). "
                     f"Received: partial_fc={self.partial_fc!r}"
                 )
-            if self.strategy == "multi_worker":
-                # Checkpoints gather the shards into one layout; across workers not yet.
-                raise ValueError(
-                    "`partial_fc` does not support strategy='multi_worker' checkpoints yet; "
-                    "use one machine's GPUs (strategy='mirrored'). Received: "
-                    f"strategy={self.strategy!r}, partial_fc={self.partial_fc}"
-                )
             if not spec.margin_head:
                 raise ValueError(
                     "`partial_fc` applies to margin heads only (it shards their class "
