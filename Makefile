@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 PY_TFA := $(VENV_TFA)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
+# pytest-xdist processes for `make test` (CI has 2 cores; each TF process takes ~2 GB).
+TEST_WORKERS ?= 2
 PIP_DOWNLOAD ?= $(PYTHON) -m pip download
 
 .PHONY: train test test-slow test-backends parity parity-dlib parity-convert wheel-photos lint format bench clean
@@ -73,7 +75,7 @@ $(VENV)/.gallery-extras: $(VENV)/.installed requirements-milvus.txt requirements
 test: $(VENV)/.installed $(VENV)/.gallery-extras
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -m "not slow and not parity" $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow and not parity" $(ARGS)
 
 ## Slow checks: fresh-process round trips, multi-worker training, end-to-end runs.
 test-slow: $(VENV)/.installed .whl/photos/t1.jpg
