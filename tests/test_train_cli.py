@@ -365,7 +365,6 @@ def _bad_case_files(tmp_path):
         (["--clip_norm=0"], "`clip_norm` must be a finite number > 0"),
         (["--loss=arcface", "--partial_fc=0.1", "--jit"], "not with `partial_fc` yet"),
         (["--loss=triplet", "--partial_fc=0.1"], "`partial_fc` applies to margin heads only"),
-        (["--loss=magface", "--partial_fc=0.1"], "does not add the MagFace head's own loss"),
         (["--loss=arcface", "--partial_fc=1.5"], "`partial_fc` must be a sampling rate in (0, 1]"),
         (["--loss=arcface", "--partial_fc=-0.1"], "Received: partial_fc=-0.1"),
         (["--loss=arcface", "--steps=40", "--model_dir={tmp}/resumed"], "steps: 20 → 40"),

@@ -56,13 +56,24 @@ def _run(trainer, data):
     return losses, [v.numpy() for v in trainer.model.trainable_variables], _kernel(trainer)
 
 
-@pytest.mark.parametrize("replicas", [1, 2])
-@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
-def test_r1_trains_like_the_replicated_head(tmp_path, make_data, replicas, optimizer):
+# MagFace: its loss has a term of its own (λ_g·g(a), add_loss in the layer) that Partial FC,
+# calling only the margin hook, must add like the replicated head's `head.losses`.
+HEADS = {
+    "arcface": {},
+    "magface": {"loss": "magface", "head_kwargs": {"scale": 8.0, "lambda_g": 5.0}},
+}
+
+
+@pytest.mark.parametrize(
+    "replicas, optimizer, head",
+    [(1, "sgd", "arcface"), (2, "sgd", "arcface"), (1, "adamw", "arcface")]
+    + [(2, "adamw", "arcface"), (2, "sgd", "magface")],
+)
+def test_r1_trains_like_the_replicated_head(tmp_path, make_data, replicas, optimizer, head):
     data = make_data()
-    full = _trainer(tmp_path, "full", 1, data, optimizer)
+    full = _trainer(tmp_path, "full", 1, data, optimizer, **HEADS[head])
     kernel = _kernel(full)
-    sharded = _trainer(tmp_path, "pfc", replicas, data, optimizer, partial_fc=1.0)
+    sharded = _trainer(tmp_path, "pfc", replicas, data, optimizer, partial_fc=1.0, **HEADS[head])
     sharded.partial_fc.set_weights(kernel)
     losses_a, model_a, kernel_a = _run(full, data)
     losses_b, model_b, kernel_b = _run(sharded, data)

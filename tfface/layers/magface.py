@@ -139,6 +139,11 @@ class MagFace(MarginSoftmax):
         features = ops.cast(ops.convert_to_tensor(features), "float32")
         return self._mean_g(self.magnitude(l2_norm(features, axis=-1)[..., 0]))
 
+    def own_loss(self, features):
+        """The term this head adds to the loss, λ_g · mean_i g(a_i), for callers that use
+        `margin_cosines` without calling the layer (Partial FC)."""
+        return self.lambda_g * self.regularizer(features)
+
     def _mean_g(self, magnitude):
         return ops.mean(1.0 / magnitude + magnitude / self.upper_norm**2)
 

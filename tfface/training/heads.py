@@ -55,8 +55,8 @@ class HeadSpec:
         quality: the head makes the feature norm ‖x‖ a face-quality score (AdaFace, MagFace);
             the export then carries it (`tfface.export`, `Face.quality["embedding_norm"]`).
         adds_loss: the layer adds a loss term of its own (`add_loss`: MagFace's g(a)),
-            which the objective collects; Partial FC computes its loss without the layer
-            call, so it refuses these heads rather than drop the term.
+            which the objective collects from `head.losses`; Partial FC calls only the
+            margin hook, so the objective adds the layer's `own_loss(features)` itself.
     """
 
     name: str

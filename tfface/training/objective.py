@@ -196,13 +196,22 @@ class Objective(tf.Module):
             # Their logits scale with ‖x‖ (or centers live in feature space): on unit
             # vectors the softmax could never become confident.
             embeddings = tf.cast(features, tf.float32)
-        if self.partial_fc is not None:
-            return self.partial_fc(
-                embeddings, labels, global_labels=global_labels, training=training
-            )
         stats = {}
         if self.spec.quality:
             stats["feature_norm"] = tf.reduce_mean(tf.norm(embeddings, axis=-1))
+        if self.partial_fc is not None:
+            loss, pfc_stats = self.partial_fc(
+                embeddings, labels, global_labels=global_labels, training=training
+            )
+            stats.update(pfc_stats)
+            if self.spec.adds_loss:
+                # Partial FC calls the head's margin hook, not the layer, so the term the
+                # layer would add_loss (MagFace's λ_g·g(a), of this replica's features) is
+                # added here, as the replicated head's `head.losses` are below.
+                head_loss = tf.cast(self.head.own_loss(embeddings), tf.float32)
+                stats["head_loss"] = head_loss
+                loss = loss + head_loss
+            return loss, stats
         if self.spec.margin_head:
             logits = self.head([embeddings, labels], training=training)
             # Read before the next call: a layer's top-level call clears its losses.

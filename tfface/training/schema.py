@@ -373,12 +373,6 @@ class TrainConfig:
                     "`partial_fc` applies to margin heads only (it shards their class "
                     f"centres). Received: loss={self.loss!r}, partial_fc={self.partial_fc}"
                 )
-            if spec.adds_loss:
-                raise ValueError(
-                    f"`partial_fc` does not add the {spec.layer} head's own loss term (its "
-                    "add_loss regulariser) yet; train it without `partial_fc`. Received: "
-                    f"loss={self.loss!r}, partial_fc={self.partial_fc}"
-                )
         elif self.partial_fc != 0:
             raise ValueError(f"`partial_fc` must be in (0, 1]. Received: {self.partial_fc!r}")
         if self.head_kwargs and not spec.margin_head:
