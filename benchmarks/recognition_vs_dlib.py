@@ -189,7 +189,7 @@ def run_tfface(recognizer, gallery, probes, repeats):
 
 
 def run_dlib(python, enrol, probes, repeats, tmp):
-    from tfface.models import pretrained
+    from tfface.weights import files
 
     job = {
         "enrol": [
@@ -201,8 +201,8 @@ def run_dlib(python, enrol, probes, repeats, tmp):
     job_path, out_path = os.path.join(tmp, "job.json"), os.path.join(tmp, "dlib.json")
     with open(job_path, "w") as f:
         json.dump(job, f)
-    model = pretrained.package_file(pretrained.DLIB_PACKAGE, pretrained.DLIB_RESNET_FILE)
-    shape = pretrained.package_file(pretrained.DLIB_PACKAGE, pretrained.DLIB_SHAPE_PREDICTOR_FILE)
+    model = files.package_file(files.DLIB_PACKAGE, files.DLIB_RESNET_FILE)
+    shape = files.package_file(files.DLIB_PACKAGE, files.DLIB_SHAPE_PREDICTOR_FILE)
     cmd = [python, WORKER, "--model", model, "--predictor", shape, "--repeats", str(repeats)]
     proc = subprocess.run([*cmd, job_path, out_path], capture_output=True, text=True)
     if proc.returncode != 0:
