@@ -97,9 +97,14 @@ class CurricularFaceTest(HeadChecks, TestCase):
             t = t_update(x64, w64, labels, t)
             self.assertAllClose(head.t.numpy(), t, rtol=1e-5, atol=1e-7, msg=f"step {step}")
             expected = curricular_logits(x64, w64, labels, t)
-            self.assertAllClose(logits, expected, atol=2e-4, msg=f"step {step}")
+            # float32 logits up to s = 64: rtol 1e-5 (torch's CPU kernels were 5.6e-6 off at
+            # 55.8). The previous step's t would move hard negatives by s·cos θ_j·Δt, with
+            # Δt ≈ 0.01·cos θ_y per step: far above this tolerance.
+            self.assertAllClose(logits, expected, atol=2e-4, rtol=1e-5, msg=f"step {step}")
         self.assertGreater(t, 0.02)
-        self.assertAllClose(head([x, labels]), curricular_logits(x64, w64, labels, t), atol=2e-4)
+        self.assertAllClose(
+            head([x, labels]), curricular_logits(x64, w64, labels, t), atol=2e-4, rtol=1e-5
+        )
 
     def test_t_carries_no_gradient(self):
         """The gradient of a hard negative is s·(t + 2 cos θ_j) with t held fixed: a
