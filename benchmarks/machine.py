@@ -90,3 +90,16 @@ if __name__ == "__main__":
     import numpy  # noqa: F401
 
     print(describe())
+
+
+def rss_mib():
+    """This process's current resident set in MiB (Linux /proc; NaN elsewhere). The peak
+    is getrusage's ru_maxrss; this is the value now, for memory held before and after."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")

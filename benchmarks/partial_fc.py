@@ -41,15 +41,6 @@ def head_bytes(num_classes, dim, replicas, sample_rate=None, slots=1):
     return rows * dim * FLOAT * (1 + slots)
 
 
-def _rss_mib():
-    # ru_maxrss is the peak (KiB on Linux); /proc gives the current value.
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _available_mib():
     with open("/proc/meminfo") as f:
         for line in f:
@@ -82,7 +73,7 @@ def run_one(head, num_classes, sample_rate, batch, dim, steps, seed):
     xs = dist(lambda ctx: tf.constant(x[ctx.replica_id_in_sync_group * local :][:local]))
     ys = dist(lambda ctx: tf.constant(y[ctx.replica_id_in_sync_group * local :][:local]))
     y_all = tf.constant(y)
-    before = _rss_mib()
+    before = machine.rss_mib()
 
     arcface = layers.ArcFace(num_classes, scale=64.0, margin=0.5)
     if head == "partial_fc":

@@ -30,14 +30,6 @@ from benchmarks import machine  # noqa: E402
 MODES = ("concat", "gather")
 
 
-def _rss_mib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _child(mode, classes, dim, repeats, chunk_mib):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
@@ -52,7 +44,7 @@ def _child(mode, classes, dim, repeats, chunk_mib):
     pfc = PartialFC(layers.ArcFace(classes), dim, strategy=strategy, global_batch_size=128, seed=0)
     pfc.gather_chunk_bytes = chunk_mib << 20
     force = mode == "gather"
-    before = _rss_mib()
+    before = machine.rss_mib()
     times = []
     for _ in range(repeats + 1):  # the first call traces the gather
         t = time.perf_counter()
