@@ -1,5 +1,7 @@
 """Fixtures for trainer tests: a tiny model and fixed P×K batches (no data pipeline)."""
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -75,3 +77,12 @@ def multi_worker_case(model_dir):
         log_every=1,
     )
     return data, config
+
+
+@functools.cache
+def two_replicas():
+    """One MirroredStrategy over the two logical CPU devices, shared by the tests that
+    compare against one device (building one per test would pile up collective keys)."""
+    from tfface.training.strategy import mirrored_strategy
+
+    return mirrored_strategy(["/cpu:0", "/cpu:1"])

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tests.training.conftest import tiny_model
-from tests.training.test_trainer_distribute import _mirrored
+from tests.training.conftest import two_replicas
 from tfface.training.schema import TrainConfig
 from tfface.training.trainer import STEP_APPLIED
 from tfface.training.trainer import Trainer
@@ -68,7 +68,7 @@ def _weights(trainer):
 def test_accumulated_micro_batches_equal_one_big_batch(tmp_path, make_data, replicas, loss):
     """n micro-batches, gradients summed, one update == one step on the whole batch."""
     data = make_data(p=8, k=2, num_classes=10)
-    strategy = _mirrored() if replicas == 2 else None
+    strategy = two_replicas() if replicas == 2 else None
     kwargs = {"loss": loss, "identities_per_batch": 8}
     if loss == "softmax":
         kwargs["head_kwargs"] = {}
@@ -147,7 +147,7 @@ def test_config_rejects(tmp_path, kwargs, message):
 def test_replica_share_must_split_into_micro_batches(tmp_path, make_data):
     # 8 images over 2 replicas: 4 each, not divisible into 8 micro-batches.
     with pytest.raises(ValueError, match="share of the global batch must be divisible"):
-        _trainer(tmp_path, make_data(), _mirrored(), accumulate_steps=8)
+        _trainer(tmp_path, make_data(), two_replicas(), accumulate_steps=8)
 
 
 # === --clip_norm ===
@@ -172,7 +172,7 @@ def _update_norm(tmp_path, data, strategy=None, **kwargs):
 @pytest.mark.parametrize("mixed_precision", [False, True])
 def test_clip_norm_limits_the_applied_update(tmp_path, make_data, replicas, mixed_precision):
     data = make_data(num_batches=1, image_size=16)
-    strategy = _mirrored() if replicas == 2 else None
+    strategy = two_replicas() if replicas == 2 else None
     common = dict(image_size=16, mixed_precision=mixed_precision)
     raw, _ = _update_norm(tmp_path / "raw", data, strategy, **common)
     assert raw > 0.2
@@ -223,8 +223,8 @@ def test_jit_step_equals_the_plain_step(tmp_path, make_data, kwargs):
 )
 def test_jit_step_under_mirrored_strategy(tmp_path, make_data, kwargs):
     data = make_data()
-    plain = _train(_trainer(tmp_path / "plain", data, _mirrored(), **kwargs), data)
-    jit = _train(_trainer(tmp_path / "jit", data, _mirrored(), jit=True, **kwargs), data)
+    plain = _train(_trainer(tmp_path / "plain", data, two_replicas(), **kwargs), data)
+    jit = _train(_trainer(tmp_path / "jit", data, two_replicas(), jit=True, **kwargs), data)
     np.testing.assert_allclose(jit[0], plain[0], rtol=1e-4, atol=1e-5)
     for a, b in zip(jit[1], plain[1], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
@@ -234,4 +234,4 @@ def test_jit_refuses_global_mining_on_several_replicas(tmp_path, make_data):
     """Global mining all-gathers inside the compiled function: tf.distribute refuses that
     sync point in a nested tf.function (`merge_call` error), so the Trainer says why first."""
     with pytest.raises(ValueError, match="cannot compile loss='triplet' with mining_scope"):
-        _trainer(tmp_path, make_data(), _mirrored(), loss="triplet", head_kwargs={}, jit=True)
+        _trainer(tmp_path, make_data(), two_replicas(), loss="triplet", head_kwargs={}, jit=True)

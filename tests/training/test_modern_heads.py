@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.training.conftest import two_replicas
 from tfface.training import heads
 from tfface.training.objective import Objective
 from tfface.training.schema import TrainConfig
-from tfface.training.strategy import mirrored_strategy
 from tfface.training.trainer import STEP_APPLIED
 from tfface.training.trainer import Trainer
 
@@ -151,15 +151,6 @@ def test_config_head_kwargs_seed_wins_over_the_run_seed():
     assert Objective("elastic_cosface", 4, seed=1).head.seed == 1
 
 
-_MIRRORED = []
-
-
-def _mirrored():
-    if not _MIRRORED:
-        _MIRRORED.append(mirrored_strategy(["/cpu:0", "/cpu:1"]))
-    return _MIRRORED[0]
-
-
 def test_curricularface_t_under_mirrored_strategy_equals_one_device(tmp_path, make_data):
     """t (mean-aggregated) follows the global batch: two replicas end with one device's t.
     Within a step each replica modulates with the t of its own shard, so the losses agree
@@ -168,7 +159,7 @@ def test_curricularface_t_under_mirrored_strategy_equals_one_device(tmp_path, ma
 
     data = make_data()
     results = []
-    for name, strategy in (("one", None), ("two", _mirrored())):
+    for name, strategy in (("one", None), ("two", two_replicas())):
         kwargs = dict(image_size=8, head_kwargs={"scale": 8.0})
         config = _config(tmp_path / name, "curricularface", **kwargs)
         trainer = Trainer(

@@ -285,12 +285,12 @@ def test_mixed_precision_steps_are_finite(tmp_path, make_data):
 
 
 def test_identities_must_split_across_replicas(tmp_path, make_data):
-    from tests.training.test_trainer_distribute import _mirrored
+    from tests.training.conftest import two_replicas
 
     with pytest.raises(ValueError, match="divisible by the number of replicas"):
         Trainer(
             _config(tmp_path, identities_per_batch=3),
-            strategy=_mirrored(),
+            strategy=two_replicas(),
             model=tiny_model,
             dataset=make_data(p=3),
         )

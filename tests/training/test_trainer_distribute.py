@@ -5,9 +5,9 @@ import pytest
 import tensorflow as tf
 
 from tests.training.conftest import tiny_model
+from tests.training.conftest import two_replicas
 from tfface.training import objective as objective_lib
 from tfface.training.schema import TrainConfig
-from tfface.training.strategy import mirrored_strategy
 from tfface.training.trainer import STEP_APPLIED
 from tfface.training.trainer import Trainer
 
@@ -50,16 +50,6 @@ def _one_device():
     return tf.distribute.OneDeviceStrategy("/cpu:0")
 
 
-_MIRRORED = []
-
-
-def _mirrored():
-    """One MirroredStrategy for the module's tests (its variables' replicas are reused)."""
-    if not _MIRRORED:
-        _MIRRORED.append(mirrored_strategy(["/cpu:0", "/cpu:1"]))
-    return _MIRRORED[0]
-
-
 def _assert_same(a, b):
     (_, losses_a, weights_a), (_, losses_b, weights_b) = a, b
     np.testing.assert_allclose(losses_a, losses_b, atol=1e-5)
@@ -73,7 +63,7 @@ def test_mirrored_equals_one_device_for_heads(tmp_path, make_data, loss):
     data = make_data()
     kwargs = {"head_kwargs": {"scale": 8.0}} if loss == "arcface" else {}
     single = _train(tmp_path, "one", _one_device(), data, loss=loss, **kwargs)
-    mirrored = _train(tmp_path, "two", _mirrored(), data, loss=loss, **kwargs)
+    mirrored = _train(tmp_path, "two", two_replicas(), data, loss=loss, **kwargs)
     _assert_same(single, mirrored)
     # The loss must actually move, or the comparison proves nothing.
     assert single[1][0] != single[1][-1]
@@ -120,7 +110,7 @@ def test_global_mining_mirrored_equals_one_device(tmp_path, make_data, triplet_f
     kwargs = dict(loss="triplet", mining=triplet_fn, mining_scope="global", triplet_margin=0.5)
     kwargs["images_per_identity"] = 3
     single = _train(tmp_path, "one", _one_device(), data, **kwargs)
-    mirrored = _train(tmp_path, "two", _mirrored(), data, **kwargs)
+    mirrored = _train(tmp_path, "two", two_replicas(), data, **kwargs)
     _assert_same(single, mirrored)
     assert single[1][0] != single[1][-1]
 
@@ -129,8 +119,8 @@ def test_replica_mining_differs_from_global(tmp_path, make_data, triplet_fn):
     """Per-replica mining sees half the negatives: its loss must differ (the test has teeth)."""
     data = make_data(num_batches=1, p=4, k=3, num_classes=8)
     kwargs = dict(loss="triplet", mining=triplet_fn, triplet_margin=0.5, images_per_identity=3)
-    glob = _train(tmp_path, "g", _mirrored(), data, mining_scope="global", **kwargs)
-    rep = _train(tmp_path, "r", _mirrored(), data, mining_scope="replica", **kwargs)
+    glob = _train(tmp_path, "g", two_replicas(), data, mining_scope="global", **kwargs)
+    rep = _train(tmp_path, "r", two_replicas(), data, mining_scope="replica", **kwargs)
     assert abs(glob[1][0] - rep[1][0]) > 1e-4
 
 
@@ -152,7 +142,7 @@ def test_global_mining_gradient_equals_concatenated_batch(triplet_fn):
     w = tf.Variable(w0)
     ref_loss, ref_grad = loss_and_grad(w, tf.constant(x), tf.constant(labels), 1.0)
 
-    strategy = _mirrored()
+    strategy = two_replicas()
     with strategy.scope():
         wm = tf.Variable(w0)
 
@@ -183,7 +173,7 @@ def test_stateful_heads_mirrored_equal_one_device(tmp_path, make_data, loss):
     """Center loss (centers updated outside the optimizer) and SphereFace (λ counter)."""
     data = make_data()
     single = _train(tmp_path, "one", _one_device(), data, loss=loss)
-    mirrored = _train(tmp_path, "two", _mirrored(), data, loss=loss)
+    mirrored = _train(tmp_path, "two", two_replicas(), data, loss=loss)
     _assert_same(single, mirrored)
     layer_a = single[0].objective.center or single[0].objective.head
     layer_b = mirrored[0].objective.center or mirrored[0].objective.head
@@ -199,7 +189,7 @@ def test_mirrored_skipped_step_rolls_back_forward_state(tmp_path, make_data):
     data = make_data()
     trainer = Trainer(
         _config(tmp_path, "nan", loss="center"),
-        strategy=_mirrored(),
+        strategy=two_replicas(),
         model=tiny_model,
         dataset=data,
         log=lambda *a: None,

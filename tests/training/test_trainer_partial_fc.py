@@ -6,21 +6,17 @@ import pytest
 import tensorflow as tf
 
 from tests.training.conftest import tiny_model
+from tests.training.conftest import two_replicas
 from tfface.training.schema import TrainConfig
-from tfface.training.strategy import mirrored_strategy
 from tfface.training.trainer import Trainer
 
 pytestmark = pytest.mark.tensorflow_only
-
-_MIRRORED = []
 
 
 def _strategy(replicas):
     if replicas == 1:
         return tf.distribute.OneDeviceStrategy("/cpu:0")
-    if not _MIRRORED:
-        _MIRRORED.append(mirrored_strategy(["/cpu:0", "/cpu:1"]))
-    return _MIRRORED[0]
+    return two_replicas()
 
 
 def _trainer(tmp_path, name, replicas, data, optimizer="sgd", **kwargs):
